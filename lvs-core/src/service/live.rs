@@ -169,6 +169,15 @@ impl Service {
         }
     }
 
+    /// Call `f` on every listed real server, in list order.
+    pub fn for_each_server_mut(&mut self, mut f: impl FnMut(&mut RealServer)) {
+        for id in &self.order {
+            if let Some(r) = self.slots.get_mut(id.index()) {
+                f(r);
+            }
+        }
+    }
+
     /// The listed real server with this address.
     pub fn find(&self, addr: SocketAddr) -> Option<DestId> {
         self.order.iter().copied().find(|id| {
