@@ -197,7 +197,11 @@ fn write_service(w: &mut impl Write, svc: &Service, opts: &ListOptions) -> fmt::
         }
         ListFormat::Rate => {
             let r = svc.state.stats.rates();
-            write!(w, "{name:<33} {:>8} {:>8} {:>8}", r.cps, r.in_pps, r.out_pps)?;
+            write!(
+                w,
+                "{name:<33} {:>8} {:>8} {:>8}",
+                r.cps, r.in_pps, r.out_pps
+            )?;
             largenum(w, r.in_bps, opts.exact)?;
             largenum(w, r.out_bps, opts.exact)?;
         }
@@ -313,10 +317,7 @@ pub fn write_listing<'a>(
 }
 
 /// [`write_listing`] into a new `String`.
-pub fn listing<'a>(
-    services: impl IntoIterator<Item = &'a Service>,
-    opts: &ListOptions,
-) -> String {
+pub fn listing<'a>(services: impl IntoIterator<Item = &'a Service>, opts: &ListOptions) -> String {
     let mut s = String::new();
     // Writing into a String cannot fail.
     let _ = write_listing(&mut s, services, opts);

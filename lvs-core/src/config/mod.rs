@@ -279,11 +279,16 @@ impl fmt::Display for ConfigErrorKind {
             K::SchedFlagNeedsScheduler { flag, scheduler } => {
                 write!(f, "scheduler flag {flag} needs scheduler {scheduler}")
             }
-            K::ZeroPortNotPersistent => f.write_str("zero port specified for non-persistent service"),
+            K::ZeroPortNotPersistent => {
+                f.write_str("zero port specified for non-persistent service")
+            }
             K::BadWeight(s) => write!(f, "bad weight `{s}` (0..=65535)"),
             K::BadThreshold(s) => write!(f, "bad threshold `{s}`"),
             K::ThresholdOrder { upper, lower } => {
-                write!(f, "lower threshold {lower} is above upper threshold {upper}")
+                write!(
+                    f,
+                    "lower threshold {lower} is above upper threshold {upper}"
+                )
             }
             K::BadTunnelType(s) => write!(f, "bad tunnel type `{s}` (ipip, gue or gre)"),
             K::BadTunnelPort(s) => write!(f, "bad tunnel port `{s}`"),
@@ -291,7 +296,10 @@ impl fmt::Display for ConfigErrorKind {
             K::GueWithoutPort => f.write_str("--tun-type gue needs --tun-port"),
             K::TunnelPortWithoutGue => f.write_str("--tun-port needs --tun-type gue"),
             K::ChecksumNotSupported { option, tunnel } => {
-                write!(f, "option {option} is not supported with tunnel type {tunnel}")
+                write!(
+                    f,
+                    "option {option} is not supported with tunnel type {tunnel}"
+                )
             }
             K::FamilyMismatch => {
                 f.write_str("real server of another address family needs the tunnel method -i")
@@ -328,9 +336,13 @@ impl core::error::Error for ConfigError {}
 pub fn service_order(a: &ServiceKey, b: &ServiceKey) -> Ordering {
     fn parts(k: &ServiceKey) -> (u32, Family, u8, IpAddr, u16) {
         match *k {
-            ServiceKey::Addr { protocol, vip } => {
-                (0, Family::of(&vip.ip()), protocol.number(), vip.ip(), vip.port())
-            }
+            ServiceKey::Addr { protocol, vip } => (
+                0,
+                Family::of(&vip.ip()),
+                protocol.number(),
+                vip.ip(),
+                vip.port(),
+            ),
             ServiceKey::Fwmark { family, mark } => {
                 let unspecified = match family {
                     Family::V4 => IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),

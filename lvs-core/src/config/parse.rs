@@ -441,7 +441,8 @@ fn tunnel(raw: &Raw<'_>) -> Result<Forwarding, Kind> {
         Some(_) => TunnelChecksum::RemCsum,
     };
     if let Some(opt) = raw.tun_csum
-        && (kind == TunnelType::Ipip || (kind == TunnelType::Gre && csum == TunnelChecksum::RemCsum))
+        && (kind == TunnelType::Ipip
+            || (kind == TunnelType::Gre && csum == TunnelChecksum::RemCsum))
     {
         return Err(Kind::ChecksumNotSupported {
             option: name(opt),
@@ -515,8 +516,9 @@ fn add_server(raw: &Raw<'_>) -> Result<(ServiceKey, RealServerConfig), Kind> {
     };
     let weight = match raw.weight {
         None => 1,
-        Some(w) => number(w, 0, u64::from(MAX_WEIGHT)).ok_or(Kind::BadWeight(Snippet::new(w)))?
-            as u32,
+        Some(w) => {
+            number(w, 0, u64::from(MAX_WEIGHT)).ok_or(Kind::BadWeight(Snippet::new(w)))? as u32
+        }
     };
     let upper = threshold(raw.u_threshold)?;
     let lower = threshold(raw.l_threshold)?;
@@ -562,9 +564,9 @@ pub fn parse_line(line: &str) -> Result<Option<Command>, ConfigErrorKind> {
         None if raw.seen == 0 => Ok(None),
         None => Err(Kind::MissingCommand),
         Some(Opt::AddService) => add_service(&raw).map(|c| Some(Command::AddService(c))),
-        Some(Opt::AddServer) => add_server(&raw).map(|(service, server)| {
-            Some(Command::AddServer { service, server })
-        }),
+        Some(Opt::AddServer) => {
+            add_server(&raw).map(|(service, server)| Some(Command::AddServer { service, server }))
+        }
         Some(Opt::Set) => timeouts(&raw).map(|t| Some(Command::SetTimeouts(t))),
         Some(_) => only(&raw, &[Opt::Clear]).map(|()| Some(Command::Clear)),
     }
