@@ -285,8 +285,8 @@ fn write_server(
 /// with the table size, the column titles of `opts.format`, then each
 /// service line followed by its real servers (the listed ones, not removed
 /// servers kept for their connections). Services are sorted by
-/// [`service_order`](super::service_order) and servers by
-/// [`server_order`](super::server_order) unless `opts.nosort`.
+/// [`service_order`] and servers by
+/// [`server_order`] unless `opts.nosort`.
 pub fn write_listing<'a>(
     w: &mut impl Write,
     services: impl IntoIterator<Item = &'a Service>,
