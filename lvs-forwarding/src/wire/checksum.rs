@@ -66,10 +66,7 @@ pub fn checksum(data: &[u8]) -> u16 {
 /// Pseudo-header accumulator for IPv4 (RFC 793/768): addresses, protocol, L4 length.
 #[inline]
 pub fn pseudo_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, l4_len: u16) -> u64 {
-    u64::from(src.to_bits())
-        + u64::from(dst.to_bits())
-        + u64::from(protocol)
-        + u64::from(l4_len)
+    u64::from(src.to_bits()) + u64::from(dst.to_bits()) + u64::from(protocol) + u64::from(l4_len)
 }
 
 /// Pseudo-header accumulator for IPv6 (RFC 8200 section 8.1).

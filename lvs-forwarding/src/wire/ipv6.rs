@@ -133,7 +133,8 @@ impl Ipv6Header {
             }
             let next = byte(buf, off).ok_or_else(|| truncated(Layer::Ipv6, off + 1, limit))?;
             if h.protocol == proto::IPV6_FRAG {
-                let fo = be16(buf, off + 2).ok_or_else(|| truncated(Layer::Ipv6, off + 4, limit))?;
+                let fo =
+                    be16(buf, off + 2).ok_or_else(|| truncated(Layer::Ipv6, off + 4, limit))?;
                 h.is_fragment = true;
                 h.frag_offset = fo & 0xfff8;
                 h.more_fragments = fo & 1 != 0;

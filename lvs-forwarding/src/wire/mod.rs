@@ -181,12 +181,6 @@ pub(crate) fn put32(b: &mut [u8], off: usize, v: u32) -> Option<()> {
 }
 
 #[inline(always)]
-pub(crate) fn put_bytes(b: &mut [u8], off: usize, v: &[u8]) -> Option<()> {
-    b.get_mut(off..off.checked_add(v.len())?)?.copy_from_slice(v);
-    Some(())
-}
-
-#[inline(always)]
 pub(crate) fn truncated(layer: Layer, needed: usize, available: usize) -> ParseError {
     ParseError::Truncated {
         layer,
