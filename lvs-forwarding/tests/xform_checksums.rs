@@ -228,8 +228,8 @@ fn tunnel_all_families_and_kinds() {
                 buf.extend_from_slice(&[0u8; 6]); // junk after the frame
                 let f = parse_frame(&orig).unwrap();
                 let p = tun_params(dsrc, rs, kind);
-                let (s, l) = xform::encap(&mut buf, xform::MAX_HEADROOM, orig.len(), &f, &p)
-                    .unwrap();
+                let (s, l) =
+                    xform::encap(&mut buf, xform::MAX_HEADROOM, orig.len(), &f, &p).unwrap();
                 let out = &buf[s..s + l];
                 let outer_fam = IpFamily::of(&dsrc);
                 assert_eq!(l, orig.len() + xform::tunnel_overhead(outer_fam, kind));
@@ -349,8 +349,8 @@ fn frag_needed_and_ptb_generation() {
         let orig = build(client, vip, tcp, 4000, 80, 64, &vec![7u8; 1460]);
         let f = parse_frame(&orig).unwrap();
         let mut out = [0u8; 1600];
-        let n = xform::icmp_frag_needed(&orig, &f, MacAddr(DIRECTOR_MAC), vip, 1480, &mut out)
-            .unwrap();
+        let n =
+            xform::icmp_frag_needed(&orig, &f, MacAddr(DIRECTOR_MAC), vip, 1480, &mut out).unwrap();
         let o = &out[..n];
         verify_frame(o).unwrap_or_else(|e| panic!("{client}: {e}"));
         let g = parse_frame(o).unwrap();
@@ -379,7 +379,11 @@ fn time_exceeded_and_port_unreachable() {
     for (client, vip, _, tcp) in cases() {
         let orig = build(client, vip, tcp, 4000, 80, 1, b"small");
         let f = parse_frame(&orig).unwrap();
-        let me = if client.is_ipv4() { ip("10.0.0.1") } else { ip("fd00::1") };
+        let me = if client.is_ipv4() {
+            ip("10.0.0.1")
+        } else {
+            ip("fd00::1")
+        };
         let mut out = [0u8; 600];
         let n = xform::icmp_time_exceeded(&orig, &f, MacAddr(DIRECTOR_MAC), me, &mut out).unwrap();
         verify_frame(&out[..n]).unwrap();
@@ -475,7 +479,10 @@ fn arp_and_ndp() {
     let a = f.arp().unwrap();
     assert!(a.is_request());
     assert_eq!(f.dst_mac, MacAddr::BROADCAST);
-    assert_eq!(a.target_ip, "10.0.0.21".parse::<std::net::Ipv4Addr>().unwrap());
+    assert_eq!(
+        a.target_ip,
+        "10.0.0.21".parse::<std::net::Ipv4Addr>().unwrap()
+    );
     // The RS answers.
     let rs = MacAddr(RS_MAC);
     let n = xform::arp_reply(&req, &f, rs, &mut out).unwrap();
@@ -485,7 +492,7 @@ fn arp_and_ndp() {
     assert_eq!((r.sender_mac, r.sender_ip), (rs, a.target_ip));
     assert_eq!((g.dst_mac, r.target_ip), (me, a.sender_ip));
     assert_eq!(
-        xform::arp_reply(&out[..n].to_vec(), &g, rs, &mut [0u8; 64]),
+        xform::arp_reply(&out[..n], &g, rs, &mut [0u8; 64]),
         Err(XformError::NotArpRequest)
     );
 
@@ -519,7 +526,7 @@ fn arp_and_ndp() {
 
 #[test]
 fn vlan_tagged_frames() {
-    use etherparse::{PacketBuilder, SingleVlanHeader, VlanHeader, VlanId, VlanPcp, EtherType};
+    use etherparse::{EtherType, PacketBuilder, SingleVlanHeader, VlanHeader, VlanId, VlanPcp};
     let mut fr = Vec::new();
     PacketBuilder::ethernet2(CLIENT_MAC, DIRECTOR_MAC)
         .vlan(VlanHeader::Single(SingleVlanHeader {

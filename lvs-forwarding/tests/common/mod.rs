@@ -87,12 +87,16 @@ pub fn build_icmp_error(src: IpAddr, dst: IpAddr, quoted: &[u8]) -> Vec<u8> {
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => b
             .ipv4(s.octets(), d.octets(), 64)
-            .icmpv4(Icmpv4Type::DestinationUnreachable(DestUnreachableHeader::Port))
+            .icmpv4(Icmpv4Type::DestinationUnreachable(
+                DestUnreachableHeader::Port,
+            ))
             .write(&mut v, quoted)
             .unwrap(),
         (IpAddr::V6(s), IpAddr::V6(d)) => b
             .ipv6(s.octets(), d.octets(), 64)
-            .icmpv6(Icmpv6Type::DestinationUnreachable(DestUnreachableCode::Port))
+            .icmpv6(Icmpv6Type::DestinationUnreachable(
+                DestUnreachableCode::Port,
+            ))
             .write(&mut v, quoted)
             .unwrap(),
         _ => panic!("mixed families"),
@@ -133,11 +137,7 @@ pub fn verify_ip(pkt: &[u8]) -> Result<(), String> {
                 return Err(format!("L4 proto {proto} checksum"));
             }
         }
-        1 => {
-            if ones(seg, 0) != 0xffff {
-                return Err("ICMPv4 checksum".into());
-            }
-        }
+        1 if ones(seg, 0) != 0xffff => return Err("ICMPv4 checksum".into()),
         4 | 41 => return verify_ip(seg).map_err(|e| format!("inner: {e}")),
         _ => {}
     }
