@@ -5,4 +5,8 @@
 //! files, health-check probes, signals and command lines — so that the binaries in `src/bin/`
 //! are thin wiring around [`io::FrameHandler`].
 
+pub mod cli;
+pub mod decap;
+pub mod health;
 pub mod io;
+pub mod signals;
