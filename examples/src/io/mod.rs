@@ -275,10 +275,31 @@ pub(crate) fn poll_readable(fd: std::os::fd::RawFd, timeout: Option<Duration>) -
         }
         return Err(err);
     }
-    if rc > 0 && pfd.revents & (libc::POLLERR | libc::POLLNVAL) != 0 {
-        return Err(io::Error::other("poll reported an error on the port"));
+    if rc > 0 && pfd.revents & libc::POLLNVAL != 0 {
+        return Err(io::Error::other("poll: descriptor not open"));
+    }
+    if rc > 0 && pfd.revents & libc::POLLERR != 0 {
+        return Err(take_socket_error(fd).unwrap_or_else(|| io::Error::other("poll: POLLERR")));
     }
     Ok(rc > 0 && pfd.revents & libc::POLLIN != 0)
+}
+
+/// Reads (and so clears) a socket's pending error (`SO_ERROR`). Packet sockets report an
+/// interface going down this way (`ENETDOWN`); clearing it keeps `poll` from spinning.
+pub(crate) fn take_socket_error(fd: std::os::fd::RawFd) -> Option<io::Error> {
+    let mut err: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `err` and `len` are valid, exclusively borrowed and sized as SO_ERROR expects.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&mut err as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && err != 0).then(|| io::Error::from_raw_os_error(err))
 }
 
 /// An in-memory port for tests: frames queued in `rx` are lent, sent frames land in `tx`.
