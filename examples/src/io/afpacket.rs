@@ -238,6 +238,29 @@ pub fn ifindex(name: &str) -> io::Result<u32> {
     Ok(idx)
 }
 
+/// Reads an interface's MAC address (`SIOCGIFHWADDR`), e.g. the default for `--mac`.
+pub fn hw_addr(name: &str) -> io::Result<[u8; 6]> {
+    let mut ifr = super::tap::ifreq_for(name)?;
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh descriptor nothing else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: SIOCGIFHWADDR reads the name and writes ifru_hwaddr of the ifreq we own.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFHWADDR, &mut ifr) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just filled ifru_hwaddr, so reading that union field is valid.
+    let sa = unsafe { ifr.ifr_ifru.ifru_hwaddr };
+    let mut mac = [0u8; 6];
+    for (m, b) in mac.iter_mut().zip(sa.sa_data.iter()) {
+        *m = *b as u8;
+    }
+    Ok(mac)
+}
+
 /// `setsockopt` with a plain-old-data value.
 fn setsockopt<T>(fd: RawFd, level: libc::c_int, opt: libc::c_int, val: &T) -> io::Result<()> {
     // SAFETY: `val` points to a live `T` of the size we pass; the kernel only reads it.

@@ -44,7 +44,7 @@ pub struct TunTap {
 }
 
 /// Copies an interface name into an `ifreq`, checking its length.
-fn ifreq_for(name: &str) -> io::Result<libc::ifreq> {
+pub(crate) fn ifreq_for(name: &str) -> io::Result<libc::ifreq> {
     if name.len() >= libc::IFNAMSIZ || name.bytes().any(|b| b == 0 || b == b'/') {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
