@@ -117,6 +117,15 @@ fn afpacket_over_veth() {
         let (_, kind, _) = wait_for(&mut b, 2).expect("broadcast on pb");
         assert_eq!(kind, PacketKind::Broadcast);
         assert!(wait_for_within(&mut a, 2, Duration::from_millis(300)).is_none());
+        // Promiscuous mode and a fanout group of two sockets are accepted by the kernel.
+        let fan = AfPacketConfig {
+            promiscuous: true,
+            fanout: Some(7),
+            ..AfPacketConfig::default()
+        };
+        let f_a = AfPacketPort::open("pb", &fan).unwrap();
+        let f_b = AfPacketPort::open("pb", &fan).unwrap();
+        drop((f_a, f_b));
         let st = b.kernel_stats().unwrap();
         assert_eq!(st.drops, 0);
     });
