@@ -408,23 +408,23 @@ impl Balancer {
         }
     }
 
-    /// For an ICMP error quoting a packet `quoted_src -> quoted_dst` that a
-    /// client sent through us: the connection and its real server, without
-    /// touching state. Used to relay errors from the client side.
-    pub fn find_in(&self, protocol: Protocol, quoted_src: SocketAddr, quoted_dst: SocketAddr) -> Option<Target> {
-        match (quoted_src.ip(), quoted_dst.ip()) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => find_in(&self.core, &self.v4, protocol, quoted_src, quoted_dst, s, d),
-            (IpAddr::V6(s), IpAddr::V6(d)) => find_in(&self.core, &self.v6, protocol, quoted_src, quoted_dst, s, d),
+    /// The connection of `client` to `vip`, without touching its state (for
+    /// ICMP errors from the client side, which quote our reply VIP -> client).
+    pub fn find_in(&self, protocol: Protocol, client: SocketAddr, vip: SocketAddr) -> Option<Target> {
+        match (client.ip(), vip.ip()) {
+            (IpAddr::V4(c), IpAddr::V4(v)) => find_in(&self.core, &self.v4, protocol, client, vip, c, v),
+            (IpAddr::V6(c), IpAddr::V6(v)) => find_in(&self.core, &self.v6, protocol, client, vip, c, v),
             _ => None,
         }
     }
 
-    /// For an ICMP error from a real server's side quoting a reply
-    /// `quoted_src (real server) -> quoted_dst (client)`: the VIP to put back.
-    pub fn find_out(&self, protocol: Protocol, quoted_src: SocketAddr, quoted_dst: SocketAddr) -> Option<Reply> {
-        match (quoted_src.ip(), quoted_dst.ip()) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => find_out(&self.v4, protocol, quoted_src, quoted_dst, s, d),
-            (IpAddr::V6(s), IpAddr::V6(d)) => find_out(&self.v6, protocol, quoted_src, quoted_dst, s, d),
+    /// The NAT connection between real server `rs` and `client`, seen from
+    /// the real server's side, without touching its state (for ICMP errors
+    /// a real server sends about a packet it got from the client).
+    pub fn find_out(&self, protocol: Protocol, rs: SocketAddr, client: SocketAddr) -> Option<Reply> {
+        match (rs.ip(), client.ip()) {
+            (IpAddr::V4(r), IpAddr::V4(c)) => find_out(&self.v4, protocol, rs, client, r, c),
+            (IpAddr::V6(r), IpAddr::V6(c)) => find_out(&self.v6, protocol, rs, client, r, c),
             _ => None,
         }
     }
@@ -1023,24 +1023,24 @@ fn find_in<A: ConnAddr>(
     core: &Core,
     table: &ConnTable<A, Vec<Slot<A>>>,
     protocol: Protocol,
-    src: SocketAddr,
-    dst: SocketAddr,
+    client: SocketAddr,
+    vip: SocketAddr,
     caddr: A,
     vaddr: A,
 ) -> Option<Target> {
-    let h = table.lookup_in(protocol.number(), caddr, src.port(), vaddr, dst.port())?;
+    let h = table.lookup_in(protocol.number(), caddr, client.port(), vaddr, vip.port())?;
     target_of(core, table, h, false)
 }
 
 fn find_out<A: ConnAddr>(
     table: &ConnTable<A, Vec<Slot<A>>>,
     protocol: Protocol,
-    src: SocketAddr,
-    dst: SocketAddr,
+    rs: SocketAddr,
+    client: SocketAddr,
     daddr: A,
     caddr: A,
 ) -> Option<Reply> {
-    let h = table.lookup_out(protocol.number(), daddr, src.port(), caddr, dst.port())?;
+    let h = table.lookup_out(protocol.number(), daddr, rs.port(), caddr, client.port())?;
     let c = table.get(h)?;
     Some(Reply {
         conn: h,
