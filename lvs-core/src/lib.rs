@@ -19,6 +19,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod addr;
+pub mod conn;
 pub mod real_server;
 pub mod scheduler;
 pub mod service;
