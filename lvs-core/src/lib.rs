@@ -19,7 +19,10 @@ extern crate alloc;
 extern crate std;
 
 pub mod addr;
+#[cfg(feature = "alloc")]
+pub mod balancer;
 pub mod config;
+pub mod conn;
 pub mod real_server;
 pub mod scheduler;
 pub mod service;
