@@ -34,10 +34,15 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn director_cfg() -> DirectorConfig {
-    let addrs: Vec<IpCidr> = ["192.0.2.1/24", "198.51.100.1/24", "2001:db8:c::1/64", "2001:db8:5::1/64"]
-        .iter()
-        .map(|s| s.parse().unwrap())
-        .collect();
+    let addrs: Vec<IpCidr> = [
+        "192.0.2.1/24",
+        "198.51.100.1/24",
+        "2001:db8:c::1/64",
+        "2001:db8:5::1/64",
+    ]
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect();
     let mut cfg = DirectorConfig::single_link(MacAddr(DIRECTOR_MAC), &addrs);
     cfg.neighbors = vec![
         (ip(CLIENT4), MacAddr(CLIENT_MAC)),
@@ -58,7 +63,11 @@ fn rules(mode: Mode) -> String {
     };
     let mut s = String::new();
     for (proto, vport) in [("-t", 80), ("-u", 53)] {
-        let rport = if mode == Mode::Nat { port + vport - 80 } else { vport };
+        let rport = if mode == Mode::Nat {
+            port + vport - 80
+        } else {
+            vport
+        };
         s += &format!("-A {proto} {VIP4}:{vport} -s rr\n");
         s += &format!("-a {proto} {VIP4}:{vport} -r {RS4}:{rport} {flag} -w 1\n");
         s += &format!("-A {proto} [{VIP6}]:{vport} -s rr\n");
@@ -99,7 +108,10 @@ fn frame(
             }
             t.write(&mut v, payload).unwrap();
         }
-        None => b.udp(src.port(), dst.port()).write(&mut v, payload).unwrap(),
+        None => b
+            .udp(src.port(), dst.port())
+            .write(&mut v, payload)
+            .unwrap(),
     }
     v
 }
@@ -122,7 +134,9 @@ impl Sim {
         let mut buf = vec![0u8; HEAD + f.len()];
         buf[HEAD..].copy_from_slice(f);
         let mut out = vec![0u8; 2048];
-        let v = self.d.process(self.now, 0, &mut buf, HEAD, f.len(), &mut out);
+        let v = self
+            .d
+            .process(self.now, 0, &mut buf, HEAD, f.len(), &mut out);
         let bytes = match v {
             Verdict::Forward { start, len, .. } => buf[start..start + len].to_vec(),
             Verdict::Reply { len, .. } => out[..len].to_vec(),
@@ -167,15 +181,33 @@ fn exchange(mode: Mode, v6: bool, tcp: bool) {
     let vport = if tcp { 80 } else { 53 };
     let client = SocketAddr::new(client_ip, 40000);
     let vip = SocketAddr::new(vip_ip, vport);
-    let rs_port = if mode == Mode::Nat { 8080 + vport - 80 } else { vport };
+    let rs_port = if mode == Mode::Nat {
+        8080 + vport - 80
+    } else {
+        vport
+    };
     let rs = SocketAddr::new(rs_ip, rs_port);
     let payload = b"GET / HTTP/1.0\r\n\r\n";
     let tcpf = |syn, ack| if tcp { Some((syn, ack, false)) } else { None };
 
-    for (i, (syn, ack)) in [(true, false), (false, true), (false, true)].into_iter().enumerate() {
-        let req = frame(CLIENT_MAC, DIRECTOR_MAC, client, vip, tcpf(syn, ack), 64, payload);
+    for (i, (syn, ack)) in [(true, false), (false, true), (false, true)]
+        .into_iter()
+        .enumerate()
+    {
+        let req = frame(
+            CLIENT_MAC,
+            DIRECTOR_MAC,
+            client,
+            vip,
+            tcpf(syn, ack),
+            64,
+            payload,
+        );
         let (v, out) = sim.feed(&req);
-        assert!(matches!(v, Verdict::Forward { .. }), "{mode:?} packet {i}: {v:?}");
+        assert!(
+            matches!(v, Verdict::Forward { .. }),
+            "{mode:?} packet {i}: {v:?}"
+        );
         verify_frame(&out).unwrap_or_else(|e| panic!("{mode:?} v6={v6} tcp={tcp}: {e}"));
         assert_eq!(&out[0..6], &RS_MAC, "to the real server's MAC");
         assert_eq!(&out[6..12], &DIRECTOR_MAC);
@@ -220,7 +252,15 @@ fn exchange(mode: Mode, v6: bool, tcp: bool) {
 
     if mode == Mode::Nat {
         // The real server answers through the director.
-        let reply = frame(RS_MAC, DIRECTOR_MAC, rs, client, tcpf(false, true), 64, b"HTTP/1.0 200 OK\r\n");
+        let reply = frame(
+            RS_MAC,
+            DIRECTOR_MAC,
+            rs,
+            client,
+            tcpf(false, true),
+            64,
+            b"HTTP/1.0 200 OK\r\n",
+        );
         let (v, out) = sim.feed(&reply);
         assert!(matches!(v, Verdict::Forward { .. }), "reply: {v:?}");
         verify_frame(&out).unwrap();
@@ -291,7 +331,15 @@ fn nat_round_trip_restores_addresses_exactly() {
     let mut sim = Sim::new(Mode::Nat);
     let client = SocketAddr::new(ip(CLIENT4), 41000);
     let vip = SocketAddr::new(ip(VIP4), 80);
-    let req = frame(CLIENT_MAC, DIRECTOR_MAC, client, vip, Some((true, false, false)), 64, b"x");
+    let req = frame(
+        CLIENT_MAC,
+        DIRECTOR_MAC,
+        client,
+        vip,
+        Some((true, false, false)),
+        64,
+        b"x",
+    );
     let (_, fwd) = sim.feed(&req);
     // The real server mirrors the packet back (swap addresses and ports).
     let p = SlicedPacket::from_ethernet(&fwd).unwrap();
@@ -363,7 +411,11 @@ fn ttl_one_gets_time_exceeded() {
     verify_frame(&out).unwrap();
     let f = parse_frame(&out).unwrap();
     assert_eq!(f.icmp().unwrap().ty, 3, "ICMPv6 time exceeded");
-    assert_eq!(f.ip().unwrap().src, ip("2001:db8:c::1"), "from the director");
+    assert_eq!(
+        f.ip().unwrap().src,
+        ip("2001:db8:c::1"),
+        "from the director"
+    );
     assert_eq!(sim.d.drops().get(DropReason::TtlExpired), 1);
 }
 
@@ -395,7 +447,10 @@ fn tunnel_too_big_gets_frag_needed_with_mtu_less_overhead() {
             req[24..26].copy_from_slice(&c.to_be_bytes());
         }
         let (verdict, out) = sim.feed(&req);
-        assert!(matches!(verdict, Verdict::Reply { .. }), "v6={v6}: {verdict:?}");
+        assert!(
+            matches!(verdict, Verdict::Reply { .. }),
+            "v6={v6}: {verdict:?}"
+        );
         verify_frame(&out).unwrap();
         let f = parse_frame(&out).unwrap();
         let i = f.icmp().unwrap();
@@ -512,7 +567,10 @@ fn unknown_neighbour_is_resolved_and_frame_released() {
         .unwrap();
     let mut rbuf = reply.clone();
     let rl = rbuf.len();
-    assert_eq!(d.process(now, 0, &mut rbuf, 0, rl, &mut out), Verdict::ToHost);
+    assert_eq!(
+        d.process(now, 0, &mut rbuf, 0, rl, &mut out),
+        Verdict::ToHost
+    );
     let (_, n) = d.poll_transmit(&mut out).unwrap();
     assert_eq!(&out[0..6], &RS_MAC);
     verify_frame(&out[..n]).unwrap();
@@ -536,7 +594,10 @@ fn unresolvable_neighbour_drops_after_retries() {
     let mut buf = vec![0u8; HEAD + req.len()];
     buf[HEAD..].copy_from_slice(&req);
     let mut out = vec![0u8; 2048];
-    assert_eq!(d.process(Instant::ZERO, 0, &mut buf, HEAD, req.len(), &mut out), Verdict::Held);
+    assert_eq!(
+        d.process(Instant::ZERO, 0, &mut buf, HEAD, req.len(), &mut out),
+        Verdict::Held
+    );
     let mut requests = 0;
     for s in 0..10 {
         d.on_timeout(Instant::from_secs(s));
@@ -553,7 +614,17 @@ fn reload_keeps_connections_and_follows_new_weights() {
     let mut sim = Sim::new(Mode::Nat);
     let client = |p| SocketAddr::new(ip(CLIENT4), p);
     let vip = SocketAddr::new(ip(VIP4), 80);
-    let syn = |p| frame(CLIENT_MAC, DIRECTOR_MAC, client(p), vip, Some((true, false, false)), 64, b"");
+    let syn = |p| {
+        frame(
+            CLIENT_MAC,
+            DIRECTOR_MAC,
+            client(p),
+            vip,
+            Some((true, false, false)),
+            64,
+            b"",
+        )
+    };
     sim.feed(&syn(1000));
     let new_rules = format!(
         "-A -t {VIP4}:80 -s wrr\n-a -t {VIP4}:80 -r {RS4}:8080 -m -w 3\n-a -t {VIP4}:80 -r 198.51.100.12:8080 -m -w 1\n"
@@ -563,7 +634,15 @@ fn reload_keeps_connections_and_follows_new_weights() {
     assert_eq!(sum.servers_added, 1);
     assert_eq!(sum.services_edited, 1);
     // The old connection still goes to RS4.
-    let ack = frame(CLIENT_MAC, DIRECTOR_MAC, client(1000), vip, Some((false, true, false)), 64, b"");
+    let ack = frame(
+        CLIENT_MAC,
+        DIRECTOR_MAC,
+        client(1000),
+        vip,
+        Some((false, true, false)),
+        64,
+        b"",
+    );
     let (v, out) = sim.feed(&ack);
     assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
     let p = SlicedPacket::from_ethernet(&out).unwrap();

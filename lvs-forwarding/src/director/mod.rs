@@ -306,7 +306,14 @@ impl Director {
                 .any(|l| l.addrs.iter().any(|c| c.addr == *ip))
     }
 
-    fn arp(&mut self, now: Instant, link: usize, frame: &[u8], f: &Frame, out: &mut [u8]) -> Verdict {
+    fn arp(
+        &mut self,
+        now: Instant,
+        link: usize,
+        frame: &[u8],
+        f: &Frame,
+        out: &mut [u8],
+    ) -> Verdict {
         let Some(a) = f.arp().copied() else {
             return Verdict::ToHost;
         };
@@ -528,7 +535,14 @@ impl Director {
 
     /// After a rewrite: route `dst`, fill in the Ethernet addresses, or park
     /// the frame until the next hop's MAC is known.
-    fn finish(&mut self, now: Instant, dst: IpAddr, buf: &mut [u8], start: usize, len: usize) -> Verdict {
+    fn finish(
+        &mut self,
+        now: Instant,
+        dst: IpAddr,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+    ) -> Verdict {
         let Some(route) = self.route(&dst) else {
             return Verdict::Drop(DropReason::NoRoute);
         };
@@ -719,6 +733,3 @@ fn gue_src_port(src: &IpAddr, ports: Option<(u16, u16)>) -> u16 {
     let h = (a ^ (u32::from(sp) << 16 | u32::from(dp))).wrapping_mul(0x9e37_79b1);
     49152 + (h >> 18) as u16 % 16384
 }
-
-#[cfg(test)]
-mod tests;

@@ -112,7 +112,10 @@ impl Director {
                             o.scheduler != e.config.scheduler || o.flags != e.config.flags
                         });
                         let s = if sched_changed {
-                            Some(scheduler_for(&e.config).ok_or(ReloadError::UnknownScheduler(key))?)
+                            Some(
+                                scheduler_for(&e.config)
+                                    .ok_or(ReloadError::UnknownScheduler(key))?,
+                            )
                         } else {
                             None
                         };
