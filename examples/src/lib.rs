@@ -9,4 +9,5 @@ pub mod cli;
 pub mod decap;
 pub mod health;
 pub mod io;
+pub mod runner;
 pub mod signals;

@@ -629,7 +629,9 @@ impl Director {
         if let Some(n) = f.ndp() {
             if let Some(mac) = n.link_addr {
                 match n.kind {
-                    icmp::NdpKind::Advertisement => self.learn(IpAddr::V6(n.target), mac, now),
+                    icmp::NdpKind::Advertisement { .. } => {
+                        self.learn(IpAddr::V6(n.target), mac, now)
+                    }
                     icmp::NdpKind::Solicitation if self.owns(&IpAddr::V6(n.target)) => {
                         if !ip.src.is_unspecified() {
                             self.learn(ip.src, mac, now);
