@@ -14,7 +14,7 @@
 //!
 //! * the hash is never observable except through timing;
 //! * the damage a collision can do is bounded by construction: an entry
-//!   lives at most [`MAX_DISPLACEMENT`](super::table::MAX_DISPLACEMENT)
+//!   lives at most [`MAX_DISPLACEMENT`](super::MAX_DISPLACEMENT)
 //!   slots from its home and a lookup never reads more than that many slots,
 //!   so even a perfect flood of one home costs at most that many cache lines
 //!   per lookup and makes further inserts there fail (`Full`), never slow.

@@ -31,11 +31,11 @@
 //! The TCP state machine ([`transition`]) is the kernel's pair of tables as
 //! data, and [`Timeouts`] holds the per-state timeouts with their defaults.
 
-mod entry;
-mod hash;
-mod table;
-mod tcp;
-mod timeouts;
+pub mod entry;
+pub mod hash;
+pub mod table;
+pub mod tcp;
+pub mod timeouts;
 
 pub use entry::{ConnAddr, ConnFlags, ConnHandle, Connection};
 pub use hash::ConnHasher;

@@ -101,7 +101,7 @@ pub const fn slots_for_capacity(capacity: usize) -> usize {
 }
 
 /// One storage slot: an entry (or nothing) plus the table's links. See the
-/// [module docs](self) for the roles of the extra words.
+/// [`table` module docs](crate::conn::table) for the roles of the extra words.
 ///
 /// `size_of::<Slot<Ipv4Addr>>()` is 64 and `size_of::<Slot<Ipv6Addr>>()` is 96.
 #[derive(Debug, Clone, Copy)]
@@ -186,7 +186,7 @@ pub struct ConnMut<'a> {
     pub in_pkts: &'a mut u32,
 }
 
-/// The connection table. See the [module docs](self) for the design.
+/// The connection table. See the [`table` module docs](crate::conn::table) for the design.
 ///
 /// `S` is the storage: `[Slot<A>; N]`, `&'static mut [Slot<A>]`, or (with
 /// `alloc`) `Vec<Slot<A>>`. Nothing is allocated after construction.
