@@ -30,7 +30,12 @@ fn conn(i: u32, state: TcpState, now: u64, timeout_ms: u32) -> Connection<Ipv4Ad
 #[test]
 fn slot_fits_a_cache_line() {
     assert!(size_of::<Slot<Ipv4Addr>>() <= 64);
-    assert_eq!(size_of::<Slot<Ipv6Addr>>(), 96);
+    assert_eq!(size_of::<Slot<Ipv6Addr>>(), 128, "two aligned lines");
+    assert_eq!(
+        align_of::<Slot<Ipv4Addr>>(),
+        64,
+        "one line, never straddling two"
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //!
 //! The embedder provides `N` [`Slot`]s. Each slot is one cache line for IPv4
 //! (64 bytes: the 56-byte [`Connection`] plus two 32-bit words; IPv6 slots
-//! are 96 bytes) and plays three roles at once:
+//! are 128 bytes, two aligned lines) and plays three roles at once:
 //!
 //! * **storage**: a live entry sits in a slot and never moves, so a
 //!   [`ConnHandle`] (the slot index) stays valid until the entry is removed;

@@ -176,7 +176,7 @@ impl DirectorConfig {
             neighbor_capacity: 1024,
             hold_frames: 64,
             hold_frame_size: 2048,
-            seed: 0x5eed_1b5_0f_1f0,
+            seed: 0x5eed_1b50_f1f0,
             expire_budget: 4096,
         }
     }

@@ -632,10 +632,10 @@ impl Director {
                     icmp::NdpKind::Advertisement { .. } => {
                         self.learn(IpAddr::V6(n.target), mac, now)
                     }
-                    icmp::NdpKind::Solicitation if self.owns(&IpAddr::V6(n.target)) => {
-                        if !ip.src.is_unspecified() {
-                            self.learn(ip.src, mac, now);
-                        }
+                    icmp::NdpKind::Solicitation
+                        if self.owns(&IpAddr::V6(n.target)) && !ip.src.is_unspecified() =>
+                    {
+                        self.learn(ip.src, mac, now);
                     }
                     _ => {}
                 }
