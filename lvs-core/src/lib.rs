@@ -11,7 +11,8 @@
 //! works over storage the embedder provides.
 #![no_std]
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// One audited `unsafe` block: the cache prefetch hint in `conn::table`.
+#![deny(unsafe_code)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;

@@ -397,6 +397,25 @@ impl Balancer {
         }
     }
 
+    /// Start loading the table entries `info` may belong to (as a client
+    /// packet and as a NAT reply) into the cache. Used by batch processing;
+    /// changes nothing.
+    #[inline]
+    pub fn prefetch(&self, info: &PacketInfo) {
+        let proto = info.protocol.number();
+        match (info.src.ip(), info.dst.ip()) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => {
+                self.v4.prefetch(proto, &s, info.src.port());
+                self.v4.prefetch(proto, &d, info.dst.port());
+            }
+            (IpAddr::V6(s), IpAddr::V6(d)) => {
+                self.v6.prefetch(proto, &s, info.src.port());
+                self.v6.prefetch(proto, &d, info.dst.port());
+            }
+            _ => {}
+        }
+    }
+
     /// A packet from `info.src` to `info.dst` that may be a real server's
     /// reply to a NAT connection. `None` when it is not.
     #[inline]

@@ -473,6 +473,22 @@ impl<A: ConnAddr, S: AsRef<[Slot<A>]> + AsMut<[Slot<A>]>> ConnTable<A, S> {
         .map(|i| ConnHandle(i as u32))
     }
 
+    /// Hint that the entries of (protocol, client address, client port) will
+    /// be looked up soon: starts loading their home slot into the cache
+    /// without waiting for it. A director processing a batch of packets
+    /// prefetches them all first, so that the cache misses of a large table
+    /// overlap instead of following one another. Never changes the table.
+    #[inline]
+    pub fn prefetch(&self, proto: u8, caddr: &A, cport: u16) {
+        if self.n == 0 {
+            return;
+        }
+        let home = self.home(proto, caddr, cport);
+        if let Some(slot) = self.sl().get(home) {
+            prefetch_read(slot);
+        }
+    }
+
     /// The persistence template for (protocol, masked client address,
     /// virtual address, virtual port). For fwmark templates pass protocol 0
     /// and the mark as `vaddr`, as stored.
@@ -906,6 +922,23 @@ impl<A: ConnAddr, S: AsRef<[Slot<A>]> + AsMut<[Slot<A>]>> ConnTable<A, S> {
             _ => self.occ[w][k / 64] &= !(1u64 << (k % 64)),
         }
     }
+}
+
+/// Issue a cache prefetch for `r` (a hint: no effect on program state).
+#[inline(always)]
+#[allow(unsafe_code)]
+fn prefetch_read<T>(r: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 is a hint that never faults, whatever the address,
+    // and SSE is part of the x86_64 baseline; the pointer comes from a live
+    // reference anyway.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+            (r as *const T).cast(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = r;
 }
 
 #[cfg(test)]
