@@ -333,9 +333,9 @@ impl Director {
         if f.dst_mac != our_mac && !f.dst_mac.is_multicast() {
             return Verdict::ToHost;
         }
-        match f.l3 {
+        match &f.l3 {
             L3::Arp(_) => self.arp(now, link, frame, &f, out),
-            L3::Ip(ip) => self.ip(now, link, buf, start, len, &f, &ip, out),
+            L3::Ip(ip) => self.ip(now, link, buf, start, len, &f, ip, out),
             L3::Other => Verdict::ToHost,
         }
     }
