@@ -217,10 +217,10 @@ fn step_state<A: ConnAddr>(
     let now_active = info.protocol == Protocol::Tcp
         && TcpState::from_u8(new_state).is_some_and(TcpState::is_active);
     let (sid, did) = (ServiceId(c.service), DestId(c.dest));
-    if was_active != now_active {
-        if let Some(r) = core.services.get_mut(sid).and_then(|s| s.server_mut(did)) {
-            r.set_conn_active(was_active, now_active);
-        }
+    if was_active != now_active
+        && let Some(r) = core.services.get_mut(sid).and_then(|s| s.server_mut(did))
+    {
+        r.set_conn_active(was_active, now_active);
     }
     let mut new_flags = flags;
     new_flags.set(ConnFlags::INACTIVE, !now_active);
