@@ -47,6 +47,18 @@ impl Signals {
         self.stop.store(true, Ordering::Relaxed);
     }
 
+    /// Requests a reload (as `SIGHUP` would): how a main thread relays a
+    /// signal to worker threads that each poll their own, uninstalled
+    /// `Signals::default()`.
+    pub fn request_reload(&self) {
+        self.reload.store(true, Ordering::Relaxed);
+    }
+
+    /// Requests statistics (as `SIGUSR1` would), e.g. relayed to a worker.
+    pub fn request_stats(&self) {
+        self.stats.store(true, Ordering::Relaxed);
+    }
+
     /// Whether a reload was requested since the last call; clears the request.
     pub fn take_reload(&self) -> bool {
         self.reload.swap(false, Ordering::Relaxed)
