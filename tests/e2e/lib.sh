@@ -185,6 +185,12 @@ topo_up() {
         sysctl_ns "$n" net.ipv6.conf.all.accept_ra=0
         sysctl_ns "$n" net.ipv6.conf.default.accept_ra=0
         sysctl_ns "$n" net.ipv6.conf.default.accept_dad=0
+        # Redirects would let a NAT real server bypass the director (IPv6 has no
+        # send_redirects switch on a forwarding kernel director): ignore them everywhere.
+        sysctl_ns "$n" net.ipv4.conf.all.accept_redirects=0
+        sysctl_ns "$n" net.ipv4.conf.default.accept_redirects=0
+        sysctl_ns "$n" net.ipv6.conf.all.accept_redirects=0
+        sysctl_ns "$n" net.ipv6.conf.default.accept_redirects=0
     done
     # The LAN: a bridge without STP (ports forward at once) and without multicast
     # snooping (ND multicast always flooded).
@@ -579,7 +585,7 @@ sink_clear() { local i; for i in $(seq 1 "$RS_COUNT"); do rm -f "$E2E_WORK/rs$i/
 sink_send() {
     local f=$1 host=$2 port=${3:-81} addr
     case $host in *:*) addr="TCP6:[$host]:$port" ;; *) addr="TCP4:$host:$port" ;; esac
-    timeout 30 ip netns exec "$NS_CL" socat -u "OPEN:$f,rdonly" "$addr"
+    timeout 30 ip netns exec "$NS_CL" socat -u "OPEN:$f,rdonly" "$addr" 2>"$E2E_WORK/sink_send.err"
 }
 
 # sink_wait TENTHS: waits for one completed connection in any sink; prints its path.

@@ -40,8 +40,10 @@ t_a_selftest() {
         if [ "$fam" = 4 ]; then host=$VIP4; else host=$VIP6; fi
         for f in "$E2E_WORK/files/small32.bin" "$E2E_WORK/files/medium.bin"; do
             sink_clear
-            if ! sink_send "$f" "$host"; then
-                fail "$tag (a) selftest v$fam $(basename "$f"): client send to $host:81 failed"
+            local rc=0
+            sink_send "$f" "$host" || rc=$?
+            if [ "$rc" != 0 ]; then
+                fail "$tag (a) selftest v$fam $(basename "$f"): client send to $host:81 failed (rc $rc): $(head -c 300 "$E2E_WORK/sink_send.err")"
                 continue
             fi
             if ! got=$(sink_wait 100); then
