@@ -11,7 +11,8 @@
 //! works over storage the embedder provides.
 #![no_std]
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// One audited `unsafe` block: the cache prefetch hint in `conn::table`.
+#![deny(unsafe_code)]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
@@ -19,7 +20,10 @@ extern crate alloc;
 extern crate std;
 
 pub mod addr;
+#[cfg(feature = "alloc")]
+pub mod balancer;
 pub mod config;
+pub mod conn;
 pub mod real_server;
 pub mod scheduler;
 pub mod service;

@@ -213,16 +213,28 @@ mod tests {
                 Box::new(Never),
             )
             .unwrap();
-        assert_eq!(set.lookup(Protocol::Tcp, sa("203.0.113.1:80"), 0), Some(exact));
-        assert_eq!(set.lookup(Protocol::Tcp, sa("203.0.113.1:80"), 7), Some(mark));
+        assert_eq!(
+            set.lookup(Protocol::Tcp, sa("203.0.113.1:80"), 0),
+            Some(exact)
+        );
+        assert_eq!(
+            set.lookup(Protocol::Tcp, sa("203.0.113.1:80"), 7),
+            Some(mark)
+        );
         assert_eq!(set.lookup(Protocol::Tcp, sa("203.0.113.1:81"), 0), None);
         set.get_mut(wild).unwrap().config.persistence_secs = Some(60);
-        assert_eq!(set.lookup(Protocol::Tcp, sa("203.0.113.1:81"), 0), Some(wild));
+        assert_eq!(
+            set.lookup(Protocol::Tcp, sa("203.0.113.1:81"), 0),
+            Some(wild)
+        );
         assert_eq!(set.lookup(Protocol::Udp, sa("203.0.113.1:80"), 0), None);
         assert!(set.is_vip(sa("203.0.113.1:1").ip()));
         let k = set.get(exact).unwrap().config.key;
         set.remove(&k).unwrap();
-        assert_eq!(set.lookup(Protocol::Tcp, sa("203.0.113.1:80"), 0), Some(wild));
+        assert_eq!(
+            set.lookup(Protocol::Tcp, sa("203.0.113.1:80"), 0),
+            Some(wild)
+        );
         assert!(matches!(set.remove(&k), Err(ServicesError::NotFound(_))));
     }
 }

@@ -1,5 +1,6 @@
 use super::*;
-use crate::conn::TcpState;
+use crate::Flow;
+use crate::conn::{ConnFlags, TcpState};
 use crate::scheduler::{DestChange, DestView};
 use alloc::boxed::Box;
 
@@ -69,8 +70,11 @@ fn tcp(src: SocketAddr, dst: SocketAddr, flags: u8) -> PacketInfo {
 
 fn nat_balancer(servers: u8, fwd: Forwarding) -> Balancer {
     let mut b = Balancer::new(1024, 64, 42);
-    b.add_service(ServiceConfig::tcp(vip()).scheduler("rr"), Box::new(Rr::default()))
-        .unwrap();
+    b.add_service(
+        ServiceConfig::tcp(vip()).scheduler("rr"),
+        Box::new(Rr::default()),
+    )
+    .unwrap();
     for n in 1..=servers {
         b.add_real_server(&key(), RealServerConfig::new(rs(n)).forwarding(fwd))
             .unwrap();
@@ -79,7 +83,10 @@ fn nat_balancer(servers: u8, fwd: Forwarding) -> Balancer {
 }
 
 fn server(b: &Balancer, addr: SocketAddr) -> &crate::RealServer {
-    let s = b.services().get(b.services().find(&key()).unwrap()).unwrap();
+    let s = b
+        .services()
+        .get(b.services().find(&key()).unwrap())
+        .unwrap();
     s.server(s.find(addr).unwrap()).unwrap()
 }
 
@@ -87,17 +94,26 @@ fn server(b: &Balancer, addr: SocketAddr) -> &crate::RealServer {
 fn nat_handshake_and_reply() {
     let mut b = nat_balancer(1, Forwarding::Masquerade);
     let t0 = Instant::from_secs(1);
-    assert_eq!(b.process_in(t0, &tcp(client(5000), vip(), ACK)), Err(Miss::NotScheduled));
+    assert_eq!(
+        b.process_in(t0, &tcp(client(5000), vip(), ACK)),
+        Err(Miss::NotScheduled)
+    );
     let t = b.process_in(t0, &tcp(client(5000), vip(), SYN)).unwrap();
     assert!(t.new);
     assert_eq!(t.real_server, rs(1));
     assert_eq!(t.method, Method::Masquerade);
     let c = *b.table_v4().get(t.conn).unwrap();
     assert_eq!(TcpState::from_u8(c.state), Some(TcpState::SynRecv));
-    assert_eq!(server(&b, rs(1)).active_conns, 1, "SYN_RECV counts as active");
+    assert_eq!(
+        server(&b, rs(1)).active_conns,
+        1,
+        "SYN_RECV counts as active"
+    );
 
     // The real server answers SYN/ACK: recognised from its side.
-    let r = b.process_out(t0, &tcp(rs(1), client(5000), SYN | ACK)).unwrap();
+    let r = b
+        .process_out(t0, &tcp(rs(1), client(5000), SYN | ACK))
+        .unwrap();
     assert_eq!(r.vip, vip());
     assert_eq!(r.conn, t.conn);
     let t2 = b.process_in(t0, &tcp(client(5000), vip(), ACK)).unwrap();
@@ -115,8 +131,10 @@ fn nat_handshake_and_reply() {
     assert_eq!(server(&b, rs(1)).stats.counters.in_bytes, 120);
 
     // Close: client FIN, server FIN: inactive afterwards.
-    b.process_in(t0, &tcp(client(5000), vip(), FIN | ACK)).unwrap();
-    b.process_out(t0, &tcp(rs(1), client(5000), FIN | ACK)).unwrap();
+    b.process_in(t0, &tcp(client(5000), vip(), FIN | ACK))
+        .unwrap();
+    b.process_out(t0, &tcp(rs(1), client(5000), FIN | ACK))
+        .unwrap();
     let c = *b.table_v4().get(t.conn).unwrap();
     assert_eq!(TcpState::from_u8(c.state), Some(TcpState::TimeWait));
     assert_eq!(server(&b, rs(1)).active_conns, 0);
@@ -133,14 +151,21 @@ fn dr_uses_input_only_and_expires() {
     assert!(c.flags.has(ConnFlags::NO_OUTPUT));
     // INPUT-ONLY fin from ESTABLISHED goes to FIN_WAIT (not CLOSE_WAIT).
     b.process_in(t0, &tcp(client(6000), vip(), ACK)).unwrap();
-    b.process_in(t0, &tcp(client(6000), vip(), FIN | ACK)).unwrap();
+    b.process_in(t0, &tcp(client(6000), vip(), FIN | ACK))
+        .unwrap();
     let c = *b.table_v4().get(t.conn).unwrap();
     assert_eq!(TcpState::from_u8(c.state), Some(TcpState::FinWait));
     // A DR connection has no real-server-side key.
-    assert!(b.process_out(t0, &tcp(t.real_server, client(6000), ACK)).is_none());
+    assert!(
+        b.process_out(t0, &tcp(t.real_server, client(6000), ACK))
+            .is_none()
+    );
     let due = b.next_timeout().unwrap();
     assert!(due <= t0 + core::time::Duration::from_secs(120));
-    assert_eq!(b.on_timeout(t0 + core::time::Duration::from_secs(121), 100), 1);
+    assert_eq!(
+        b.on_timeout(t0 + core::time::Duration::from_secs(121), 100),
+        1
+    );
     assert_eq!(b.conn_count(), 0);
     assert_eq!(server(&b, t.real_server).inactive_conns, 0);
     assert_eq!(server(&b, t.real_server).active_conns, 0);
@@ -151,7 +176,10 @@ fn no_destination_and_not_virtual() {
     let mut b = nat_balancer(1, Forwarding::Masquerade);
     b.set_weight(&key(), rs(1), 0).unwrap();
     let now = Instant::ZERO;
-    assert_eq!(b.process_in(now, &tcp(client(1), vip(), SYN)), Err(Miss::NoDestination));
+    assert_eq!(
+        b.process_in(now, &tcp(client(1), vip(), SYN)),
+        Err(Miss::NoDestination)
+    );
     assert_eq!(b.counters().no_destination, 1);
     assert_eq!(
         b.process_in(now, &tcp(client(1), sa("203.0.113.11:80"), SYN)),
@@ -169,11 +197,17 @@ fn persistence_keeps_client_on_one_server() {
     )
     .unwrap();
     for n in 1..=3 {
-        b.add_real_server(&key(), RealServerConfig::new(rs(n)).forwarding(Forwarding::Masquerade))
-            .unwrap();
+        b.add_real_server(
+            &key(),
+            RealServerConfig::new(rs(n)).forwarding(Forwarding::Masquerade),
+        )
+        .unwrap();
     }
     let now = Instant::from_secs(5);
-    let first = b.process_in(now, &tcp(client(1000), vip(), SYN)).unwrap().real_server;
+    let first = b
+        .process_in(now, &tcp(client(1000), vip(), SYN))
+        .unwrap()
+        .real_server;
     for p in 1001..1010 {
         let t = b.process_in(now, &tcp(client(p), vip(), SYN)).unwrap();
         assert_eq!(t.real_server, first);
@@ -206,10 +240,14 @@ fn quiescent_template_expires_only_when_asked() {
     )
     .unwrap();
     for n in 1..=2 {
-        b.add_real_server(&key(), RealServerConfig::new(rs(n))).unwrap();
+        b.add_real_server(&key(), RealServerConfig::new(rs(n)))
+            .unwrap();
     }
     let now = Instant::ZERO;
-    let first = b.process_in(now, &tcp(client(1), vip(), SYN)).unwrap().real_server;
+    let first = b
+        .process_in(now, &tcp(client(1), vip(), SYN))
+        .unwrap()
+        .real_server;
     b.set_weight(&key(), first, 0).unwrap();
     // IPVS default: the template still sends the client to the quiesced server.
     let t = b.process_in(now, &tcp(client(2), vip(), SYN)).unwrap();
@@ -255,7 +293,10 @@ fn removed_server_drops_or_reschedules() {
     b.process_in(now, &tcp(client(1), vip(), ACK)).unwrap();
     b.remove_real_server(&key(), t.real_server).unwrap();
     // Default: packets of its connections are dropped silently.
-    assert_eq!(b.process_in(now, &tcp(client(1), vip(), ACK)), Err(Miss::DestUnavailable));
+    assert_eq!(
+        b.process_in(now, &tcp(client(1), vip(), ACK)),
+        Err(Miss::DestUnavailable)
+    );
     // With expire_nodest_conn a new SYN on the same tuple is rescheduled.
     b.settings_mut().expire_nodest_conn = true;
     let t2 = b.process_in(now, &tcp(client(1), vip(), SYN)).unwrap();
@@ -269,8 +310,10 @@ fn conn_reuse_mode_reschedules_time_wait() {
     let now = Instant::ZERO;
     let t = b.process_in(now, &tcp(client(7), vip(), SYN)).unwrap();
     b.process_in(now, &tcp(client(7), vip(), ACK)).unwrap();
-    b.process_in(now, &tcp(client(7), vip(), FIN | ACK)).unwrap();
-    b.process_out(now, &tcp(t.real_server, client(7), FIN | ACK)).unwrap();
+    b.process_in(now, &tcp(client(7), vip(), FIN | ACK))
+        .unwrap();
+    b.process_out(now, &tcp(t.real_server, client(7), FIN | ACK))
+        .unwrap();
     let t2 = b.process_in(now, &tcp(client(7), vip(), SYN)).unwrap();
     assert!(t2.new, "a SYN over TIME_WAIT is a new connection");
     assert_eq!(b.counters().rescheduled, 1);
@@ -278,8 +321,10 @@ fn conn_reuse_mode_reschedules_time_wait() {
     // Mode 0: the port-reused connection stays on the same server.
     b.settings_mut().conn_reuse_mode = ConnReuseMode::OFF;
     b.process_in(now, &tcp(client(7), vip(), ACK)).unwrap();
-    b.process_in(now, &tcp(client(7), vip(), FIN | ACK)).unwrap();
-    b.process_out(now, &tcp(t2.real_server, client(7), FIN | ACK)).unwrap();
+    b.process_in(now, &tcp(client(7), vip(), FIN | ACK))
+        .unwrap();
+    b.process_out(now, &tcp(t2.real_server, client(7), FIN | ACK))
+        .unwrap();
     let t3 = b.process_in(now, &tcp(client(7), vip(), SYN)).unwrap();
     assert!(!t3.new);
     assert_eq!(t3.real_server, t2.real_server);
@@ -291,12 +336,17 @@ fn reconfiguration_keeps_connections() {
     let now = Instant::ZERO;
     let mut placed = alloc::vec::Vec::new();
     for p in 0..30 {
-        let t = b.process_in(now, &tcp(client(2000 + p), vip(), SYN)).unwrap();
+        let t = b
+            .process_in(now, &tcp(client(2000 + p), vip(), SYN))
+            .unwrap();
         placed.push((2000 + p, t.real_server));
     }
     b.set_weight(&key(), rs(1), 5).unwrap();
-    b.add_real_server(&key(), RealServerConfig::new(rs(4)).forwarding(Forwarding::Masquerade))
-        .unwrap();
+    b.add_real_server(
+        &key(),
+        RealServerConfig::new(rs(4)).forwarding(Forwarding::Masquerade),
+    )
+    .unwrap();
     b.set_weight(&key(), rs(2), 0).unwrap();
     for (p, r) in placed {
         let t = b.process_in(now, &tcp(client(p), vip(), ACK)).unwrap();
@@ -308,17 +358,25 @@ fn reconfiguration_keeps_connections() {
 #[test]
 fn full_table_sheds_half_open_first() {
     let mut b = Balancer::new(64, 4, 3);
-    b.add_service(ServiceConfig::tcp(vip()).scheduler("rr"), Box::new(Rr::default()))
-        .unwrap();
-    b.add_real_server(&key(), RealServerConfig::new(rs(1)).forwarding(Forwarding::Masquerade))
-        .unwrap();
+    b.add_service(
+        ServiceConfig::tcp(vip()).scheduler("rr"),
+        Box::new(Rr::default()),
+    )
+    .unwrap();
+    b.add_real_server(
+        &key(),
+        RealServerConfig::new(rs(1)).forwarding(Forwarding::Masquerade),
+    )
+    .unwrap();
     let now = Instant::ZERO;
     let cap = b.table_v4().capacity();
     // Half the table established.
     let est = cap / 2;
     for p in 0..est as u16 {
-        b.process_in(now, &tcp(client(10_000 + p), vip(), SYN)).unwrap();
-        b.process_in(now, &tcp(client(10_000 + p), vip(), ACK)).unwrap();
+        b.process_in(now, &tcp(client(10_000 + p), vip(), SYN))
+            .unwrap();
+        b.process_in(now, &tcp(client(10_000 + p), vip(), ACK))
+            .unwrap();
     }
     // A SYN flood many times the table's size.
     let mut refused = 0;
@@ -331,7 +389,9 @@ fn full_table_sheds_half_open_first() {
     assert_eq!(refused, 0, "half-open entries make room for new SYNs");
     assert!(b.counters().evicted_half_open > 0);
     for p in 0..est as u16 {
-        let t = b.process_in(now, &tcp(client(10_000 + p), vip(), ACK)).unwrap();
+        let t = b
+            .process_in(now, &tcp(client(10_000 + p), vip(), ACK))
+            .unwrap();
         assert!(!t.new, "established connection {p} survived the flood");
     }
     assert!(b.conn_count() <= cap);

@@ -1,0 +1,355 @@
+//! Command-line flags shared by the director binaries, parsed into typed values.
+//!
+//! Why one place: `lvs-afpacket`, `lvs-tap` and `lvs-pcap` take the same rules file, the same
+//! addressing and the same health-check settings; declaring them once (as clap `Args` structs
+//! each binary flattens) keeps their spelling, defaults and help text identical, and values
+//! such as MAC addresses and CIDR prefixes are validated at parse time rather than in the
+//! packet path.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::health::{CheckConfig, CheckKind};
+
+/// An Ethernet MAC address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MacAddr(pub [u8; 6]);
+
+impl FromStr for MacAddr {
+    type Err = String;
+
+    /// Parses `aa:bb:cc:dd:ee:ff` (or with `-` separators), one or two hex digits per octet.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut out = [0u8; 6];
+        let mut parts = s.split([':', '-']);
+        for o in &mut out {
+            let p = parts
+                .next()
+                .filter(|p| (1..=2).contains(&p.len()))
+                .ok_or_else(|| format!("bad MAC address {s:?}"))?;
+            *o = u8::from_str_radix(p, 16).map_err(|_| format!("bad MAC address {s:?}"))?;
+        }
+        if parts.next().is_some() {
+            return Err(format!("bad MAC address {s:?}"));
+        }
+        Ok(Self(out))
+    }
+}
+
+impl fmt::Display for MacAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
+/// An interface address with its prefix length, e.g. `198.51.100.1/24` or `2001:db8::1/64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    /// The address.
+    pub addr: IpAddr,
+    /// The prefix length (at most 32 for IPv4, 128 for IPv6).
+    pub prefix_len: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` is inside this prefix (same family and same leading `prefix_len` bits).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix_len))
+                    .unwrap_or(0);
+                u32::from(a) & mask == u32::from(b) & mask
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix_len))
+                    .unwrap_or(0);
+                u128::from(a) & mask == u128::from(b) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+
+    /// Parses `ADDR/LEN`; a bare address means a host prefix (/32 or /128).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (a, l) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a.parse().map_err(|_| format!("bad address in {s:?}"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix_len = match l {
+            None => max,
+            Some(l) => l
+                .parse::<u8>()
+                .ok()
+                .filter(|l| *l <= max)
+                .ok_or_else(|| format!("bad prefix length in {s:?} (0..={max})"))?,
+        };
+        Ok(Self { addr, prefix_len })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix_len)
+    }
+}
+
+/// A static neighbour entry `IP=MAC`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Neighbor {
+    /// The neighbour's IP address.
+    pub ip: IpAddr,
+    /// Its MAC address.
+    pub mac: MacAddr,
+}
+
+impl FromStr for Neighbor {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (ip, mac) = s
+            .split_once('=')
+            .ok_or_else(|| format!("expected IP=MAC, got {s:?}"))?;
+        Ok(Self {
+            ip: ip.parse().map_err(|_| format!("bad IP in {s:?}"))?,
+            mac: mac.parse()?,
+        })
+    }
+}
+
+/// Which health check to run against each real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckType {
+    /// TCP connect to the real server's port.
+    Tcp,
+    /// HTTP GET, expecting a status code.
+    Http,
+    /// No checks: every real server is up.
+    None,
+}
+
+/// Health-check flags.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct HealthArgs {
+    /// Health check kind.
+    #[arg(long = "check", value_enum, default_value_t = CheckType::None)]
+    pub check: CheckType,
+    /// Milliseconds between two checks of one real server.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub check_interval_ms: u64,
+    /// Milliseconds a check may take before it counts as failed.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    pub check_timeout_ms: u64,
+    /// Consecutive successes that bring a down server up.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub check_rise: u32,
+    /// Consecutive failures that take an up server down.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub check_fall: u32,
+    /// Path of the HTTP check.
+    #[arg(long, default_value = "/")]
+    pub check_http_path: String,
+    /// Status code the HTTP check expects.
+    #[arg(long, default_value_t = 200)]
+    pub check_http_status: u16,
+    /// Host header of the HTTP check (default: the real server's address).
+    #[arg(long)]
+    pub check_http_host: Option<String>,
+}
+
+impl HealthArgs {
+    /// The check configuration, or `None` for `--check none`.
+    pub fn to_config(&self) -> Option<CheckConfig> {
+        let kind = match self.check {
+            CheckType::None => return None,
+            CheckType::Tcp => CheckKind::Tcp,
+            CheckType::Http => CheckKind::Http {
+                path: self.check_http_path.clone(),
+                host: self.check_http_host.clone(),
+                expect_status: self.check_http_status,
+            },
+        };
+        Some(CheckConfig {
+            kind,
+            interval: Duration::from_millis(self.check_interval_ms),
+            timeout: Duration::from_millis(self.check_timeout_ms),
+            rise: self.check_rise,
+            fall: self.check_fall,
+        })
+    }
+}
+
+/// Logging flags.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct LogArgs {
+    /// Log level: error, warn, info, debug or trace.
+    #[arg(long, default_value = "info")]
+    pub log_level: tracing::Level,
+}
+
+impl LogArgs {
+    /// Installs a `tracing` subscriber writing to standard error at the chosen level.
+    /// Does nothing if one is installed already.
+    pub fn init(&self) {
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(self.log_level)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
+
+/// The flags every director binary shares.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct DirectorArgs {
+    /// Rules in `ipvsadm -S -n` format.
+    #[arg(long, value_name = "FILE")]
+    pub rules: PathBuf,
+    /// Interface to attach to with AF_PACKET (repeatable).
+    #[arg(long = "iface", value_name = "NAME", conflicts_with = "tap")]
+    pub ifaces: Vec<String>,
+    /// TAP device to create or attach to, instead of interfaces.
+    #[arg(long, value_name = "NAME")]
+    pub tap: Option<String>,
+    /// The director's own MAC address (default: the interface's).
+    #[arg(long)]
+    pub mac: Option<MacAddr>,
+    /// The director's own addresses (repeatable), e.g. 198.51.100.1/24.
+    #[arg(long = "addr", value_name = "CIDR")]
+    pub addrs: Vec<Cidr>,
+    /// Default gateway.
+    #[arg(long)]
+    pub gateway: Option<IpAddr>,
+    /// Static neighbour entry (repeatable).
+    #[arg(long = "neighbor", value_name = "IP=MAC")]
+    pub neighbors: Vec<Neighbor>,
+    /// Health checks.
+    #[command(flatten)]
+    pub health: HealthArgs,
+    /// Seconds between statistics lines (0: only on SIGUSR1).
+    #[arg(long, default_value_t = 0)]
+    pub stats_interval_secs: u64,
+    /// Worker threads joined in one AF_PACKET fanout group (1: no fanout).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub fanout: u16,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        d: DirectorArgs,
+    }
+
+    #[test]
+    fn parses_macs() {
+        let m: MacAddr = "02:00:5e:10:0a:ff".parse().unwrap();
+        assert_eq!(m.0, [2, 0, 0x5e, 0x10, 0x0a, 0xff]);
+        assert_eq!(m.to_string(), "02:00:5e:10:0a:ff");
+        assert_eq!("2-0-5e-10-a-ff".parse::<MacAddr>().unwrap(), m);
+        for bad in [
+            "",
+            "02:00:5e:10:0a",
+            "02:00:5e:10:0a:ff:01",
+            "02:00:5e:10:0a:fff",
+            "zz:00:00:00:00:00",
+        ] {
+            assert!(bad.parse::<MacAddr>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_cidrs() {
+        let c: Cidr = "198.51.100.1/24".parse().unwrap();
+        assert_eq!(c.addr, IpAddr::from([198, 51, 100, 1]));
+        assert_eq!(c.prefix_len, 24);
+        assert!(c.contains("198.51.100.200".parse().unwrap()));
+        assert!(!c.contains("198.51.101.1".parse().unwrap()));
+        assert!(!c.contains("2001:db8::1".parse().unwrap()));
+        let h: Cidr = "2001:db8::1".parse().unwrap();
+        assert_eq!(h.prefix_len, 128);
+        let z: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(z.contains("203.0.113.9".parse().unwrap()));
+        assert!(
+            "2001:db8::/64"
+                .parse::<Cidr>()
+                .unwrap()
+                .contains("2001:db8::5".parse().unwrap())
+        );
+        for bad in [
+            "198.51.100.1/33",
+            "2001:db8::/129",
+            "x/1",
+            "1.2.3.4/",
+            "1.2.3.4/-1",
+        ] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn parses_director_flags() {
+        let cli = Cli::try_parse_from([
+            "lvs",
+            "--rules",
+            "r.txt",
+            "--iface",
+            "veth0",
+            "--iface",
+            "veth1",
+            "--addr",
+            "198.51.100.1/24",
+            "--neighbor",
+            "198.51.100.2=02:00:00:00:00:02",
+            "--check",
+            "http",
+            "--check-http-path",
+            "/health",
+            "--check-rise",
+            "1",
+            "--fanout",
+            "2",
+        ])
+        .unwrap();
+        assert_eq!(cli.d.ifaces, ["veth0", "veth1"]);
+        assert_eq!(cli.d.neighbors[0].mac.0[5], 2);
+        assert_eq!(cli.d.fanout, 2);
+        let cfg = cli.d.health.to_config().unwrap();
+        assert_eq!(cfg.rise, 1);
+        assert_eq!(cfg.fall, 3);
+        assert!(
+            matches!(cfg.kind, CheckKind::Http { ref path, expect_status: 200, .. } if path == "/health")
+        );
+
+        assert!(
+            Cli::try_parse_from(["lvs", "--rules", "r", "--iface", "a", "--tap", "t"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["lvs", "--rules", "r", "--mac", "nope"]).is_err());
+        assert!(Cli::try_parse_from(["lvs", "--rules", "r", "--check-rise", "0"]).is_err());
+        let none = Cli::try_parse_from(["lvs", "--rules", "r", "--tap", "tap0"]).unwrap();
+        assert!(none.d.health.to_config().is_none());
+    }
+}

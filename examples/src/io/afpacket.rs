@@ -1,0 +1,630 @@
+//! AF_PACKET port: an Ethernet interface seen through a TPACKET_V3 receive ring.
+//!
+//! Why this shape:
+//! * **TPACKET_V3 ring** — the kernel writes frames into blocks of a memory map shared with us
+//!   and hands over whole blocks, so one `poll` wakes us for many frames and a frame is read
+//!   (and rewritten) where it lies: no `recv` copy per frame.
+//! * **`PACKET_RESERVE`** — asks the kernel to leave free bytes in front of each frame in the
+//!   ring; they become [`RxFrame::headroom`](super::RxFrame::headroom), so a VS/TUN
+//!   encapsulation can prepend an outer header in place.
+//! * **Outgoing frames** — a packet socket bound with `ETH_P_ALL` also sees what the local
+//!   kernel (and this very socket) transmits. `PACKET_IGNORE_OUTGOING` stops that in the kernel;
+//!   where the option is missing (kernels before 4.20) frames of kind `PACKET_OUTGOING` are
+//!   skipped here. Which other kinds are lent is chosen with [`Accept`].
+//! * **Fanout** — several sockets (threads or processes) joined to one `PACKET_FANOUT_HASH`
+//!   group split the traffic by flow hash, so each connection stays on one worker.
+//! * **Sending** — `send` on the bound socket (one syscall per frame), or `sendmmsg` for a batch.
+//! * **Checksums** — veth hands over `CHECKSUM_PARTIAL` frames; the ring's `TP_STATUS_CSUMNOTREADY`
+//!   bit is reported as [`RxMeta::csum_partial`](super::RxMeta::csum_partial) so a caller can fix
+//!   or refuse them. This is the simple mode: no `PACKET_AUXDATA`, no `PACKET_VNET_HDR`; the
+//!   end-to-end tests switch the offloads off with `ethtool -K`.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use super::{FramePort, FrameTx, OnFrame, PacketKind, RxFrame, RxMeta};
+
+/// `ETH_P_ALL` in network byte order, as `sll_protocol` wants it.
+const ETH_P_ALL_BE: u16 = (libc::ETH_P_ALL as u16).to_be();
+/// `TPACKET_V3` from `enum tpacket_versions`.
+const TPACKET_V3: libc::c_int = 2;
+/// Size of `struct tpacket3_hdr` rounded up to `TPACKET_ALIGNMENT` (where `sockaddr_ll` starts).
+const TP3_HDR_ALIGNED: usize = 48;
+/// Size of `struct sockaddr_ll`; the lent buffer starts after it.
+const SOCKADDR_LL_LEN: usize = 20;
+/// Frames passed to one `sendmmsg` call.
+const SEND_BATCH: usize = 64;
+
+/// Which kinds of received frames a port lends to its caller.
+///
+/// Frames the host itself sent (`PACKET_OUTGOING`) are never lent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accept {
+    /// Frames addressed to this interface's MAC.
+    pub host: bool,
+    /// Broadcast frames (ARP requests).
+    pub broadcast: bool,
+    /// Multicast frames (IPv6 neighbour discovery).
+    pub multicast: bool,
+    /// Frames for other hosts (promiscuous mode).
+    pub other_host: bool,
+}
+
+impl Accept {
+    /// Everything except outgoing frames.
+    pub const ALL_INCOMING: Self = Self {
+        host: true,
+        broadcast: true,
+        multicast: true,
+        other_host: true,
+    };
+    /// Only frames addressed to this host (`PACKET_HOST`).
+    pub const HOST_ONLY: Self = Self {
+        host: true,
+        broadcast: false,
+        multicast: false,
+        other_host: false,
+    };
+
+    /// Whether a frame of this kind is lent.
+    pub fn accepts(&self, kind: PacketKind) -> bool {
+        match kind {
+            PacketKind::Host => self.host,
+            PacketKind::Broadcast => self.broadcast,
+            PacketKind::Multicast => self.multicast,
+            PacketKind::OtherHost => self.other_host,
+            PacketKind::Outgoing | PacketKind::Other(_) => false,
+        }
+    }
+}
+
+/// Settings of an [`AfPacketPort`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AfPacketConfig {
+    /// Bytes per ring block (rounded up to the page size). Also the largest frame the ring holds.
+    pub block_size: usize,
+    /// Blocks in the ring.
+    pub block_count: usize,
+    /// Milliseconds after which the kernel hands over a block that is not full.
+    pub block_timeout_ms: u32,
+    /// Bytes the kernel leaves free in front of every frame (`PACKET_RESERVE`).
+    pub headroom: usize,
+    /// Put the interface in promiscuous mode for the socket's lifetime.
+    pub promiscuous: bool,
+    /// Join this `PACKET_FANOUT_HASH` group.
+    pub fanout: Option<u16>,
+    /// Which frames are lent.
+    pub accept: Accept,
+    /// Send straight to the driver, skipping the qdisc layer (`PACKET_QDISC_BYPASS`).
+    pub qdisc_bypass: bool,
+}
+
+impl Default for AfPacketConfig {
+    fn default() -> Self {
+        Self {
+            block_size: 1 << 18,
+            block_count: 16,
+            block_timeout_ms: 2,
+            headroom: super::DEFAULT_HEADROOM,
+            promiscuous: false,
+            fanout: None,
+            accept: Accept::ALL_INCOMING,
+            qdisc_bypass: false,
+        }
+    }
+}
+
+/// Kernel-side counters of a packet socket (`PACKET_STATISTICS`, reset on every read).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Frames the socket received since the last read.
+    pub packets: u32,
+    /// Frames dropped because the ring was full.
+    pub drops: u32,
+    /// Times the ring was frozen (all blocks owned by user space).
+    pub freezes: u32,
+}
+
+/// The memory-mapped receive ring.
+struct RxRing {
+    base: NonNull<u8>,
+    block_size: usize,
+    block_count: usize,
+    next_block: usize,
+}
+
+// SAFETY: the ring's mapping is owned exclusively by this value (no aliases are handed out
+// beyond the borrow of a `recv_batch` call), so moving it to another thread is sound.
+unsafe impl Send for RxRing {}
+
+impl RxRing {
+    fn len(&self) -> usize {
+        self.block_size * self.block_count
+    }
+
+    fn block_ptr(&self, idx: usize) -> *mut u8 {
+        // SAFETY: idx < block_count, so the offset stays inside the mapping.
+        unsafe { self.base.as_ptr().add(idx * self.block_size) }
+    }
+
+    /// The `block_status` word of block `idx` (offset 8 of `tpacket_block_desc`, 8-aligned
+    /// because blocks are page-aligned).
+    fn status(&self, idx: usize) -> &AtomicU32 {
+        // SAFETY: the pointer is inside the mapping, aligned for u32, and the word is only ever
+        // accessed atomically (by us) or by the kernel, which hands it over with a barrier.
+        unsafe { AtomicU32::from_ptr(self.block_ptr(idx).add(8).cast::<u32>()) }
+    }
+
+    fn ready(&self) -> bool {
+        self.status(self.next_block).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
+    }
+}
+
+impl Drop for RxRing {
+    fn drop(&mut self) {
+        // SAFETY: base/len describe exactly the mapping created in `AfPacketPort::open`, and no
+        // borrow of it outlives `recv_batch`.
+        unsafe {
+            libc::munmap(self.base.as_ptr().cast(), self.len());
+        }
+    }
+}
+
+/// Reads a native-endian u32 at `off` from `p`.
+///
+/// # Safety
+/// `p + off .. p + off + 4` must be readable.
+unsafe fn rd_u32(p: *const u8, off: usize) -> u32 {
+    // SAFETY: guaranteed by the caller.
+    unsafe { p.add(off).cast::<u32>().read_unaligned() }
+}
+
+/// Reads a native-endian u16 at `off` from `p`.
+///
+/// # Safety
+/// `p + off .. p + off + 2` must be readable.
+unsafe fn rd_u16(p: *const u8, off: usize) -> u16 {
+    // SAFETY: guaranteed by the caller.
+    unsafe { p.add(off).cast::<u16>().read_unaligned() }
+}
+
+/// A packet socket bound to one interface, with a TPACKET_V3 receive ring.
+pub struct AfPacketPort {
+    ring: RxRing,
+    tx: PacketTx,
+    name: String,
+    ifindex: u32,
+    accept: Accept,
+    ignore_outgoing_in_kernel: bool,
+    skipped: u64,
+}
+
+impl std::fmt::Debug for AfPacketPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AfPacketPort")
+            .field("name", &self.name)
+            .field("ifindex", &self.ifindex)
+            .field("accept", &self.accept)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The transmit half: the socket itself, already bound to the interface.
+struct PacketTx {
+    fd: OwnedFd,
+}
+
+/// Looks up an interface index by name.
+pub fn ifindex(name: &str) -> io::Result<u32> {
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad interface name {name:?}"),
+        ));
+    }
+    let c = CString::new(name).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `c` is a valid NUL-terminated string that lives across the call.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if idx == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no interface {name:?}: {}", io::Error::last_os_error()),
+        ));
+    }
+    Ok(idx)
+}
+
+/// Reads an interface's MAC address (`SIOCGIFHWADDR`), e.g. the default for `--mac`.
+pub fn hw_addr(name: &str) -> io::Result<[u8; 6]> {
+    let mut ifr = super::tap::ifreq_for(name)?;
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh descriptor nothing else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: SIOCGIFHWADDR reads the name and writes ifru_hwaddr of the ifreq we own.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFHWADDR, &mut ifr) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just filled ifru_hwaddr, so reading that union field is valid.
+    let sa = unsafe { ifr.ifr_ifru.ifru_hwaddr };
+    let mut mac = [0u8; 6];
+    for (m, b) in mac.iter_mut().zip(sa.sa_data.iter()) {
+        *m = *b as u8;
+    }
+    Ok(mac)
+}
+
+/// `setsockopt` with a plain-old-data value.
+fn setsockopt<T>(fd: RawFd, level: libc::c_int, opt: libc::c_int, val: &T) -> io::Result<()> {
+    // SAFETY: `val` points to a live `T` of the size we pass; the kernel only reads it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            opt,
+            (val as *const T).cast(),
+            size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn with_context(e: io::Error, what: &str) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+impl AfPacketPort {
+    /// Opens a packet socket on interface `name` with the given settings.
+    ///
+    /// Needs `CAP_NET_RAW`. Fails if the interface does not exist or the kernel refuses the
+    /// ring.
+    pub fn open(name: &str, cfg: &AfPacketConfig) -> io::Result<Self> {
+        let ifindex = ifindex(name)?;
+        // SAFETY: plain socket(2) call; the result is checked before use.
+        let raw = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(with_context(
+                io::Error::last_os_error(),
+                "socket(AF_PACKET)",
+            ));
+        }
+        // SAFETY: `raw` is a freshly created descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let sfd = fd.as_raw_fd();
+
+        setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_VERSION, &TPACKET_V3)
+            .map_err(|e| with_context(e, "PACKET_VERSION"))?;
+        let reserve = u32::try_from(cfg.headroom)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "headroom too large"))?;
+        setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_RESERVE, &reserve)
+            .map_err(|e| with_context(e, "PACKET_RESERVE"))?;
+        let one: libc::c_int = 1;
+        let ignore_outgoing_in_kernel =
+            setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, &one).is_ok();
+        if !ignore_outgoing_in_kernel {
+            tracing::debug!(
+                iface = name,
+                "PACKET_IGNORE_OUTGOING unavailable; filtering here"
+            );
+        }
+        if cfg.qdisc_bypass {
+            setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &one)
+                .map_err(|e| with_context(e, "PACKET_QDISC_BYPASS"))?;
+        }
+
+        // SAFETY: sysconf has no memory-safety preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+        let block_size = cfg.block_size.max(page).div_ceil(page) * page;
+        let block_count = cfg.block_count.max(1);
+        let frame_size = 2048usize;
+        let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_string());
+        let req = libc::tpacket_req3 {
+            tp_block_size: u32::try_from(block_size).map_err(|_| bad("block size"))?,
+            tp_block_nr: u32::try_from(block_count).map_err(|_| bad("block count"))?,
+            tp_frame_size: frame_size as u32,
+            tp_frame_nr: u32::try_from(block_size / frame_size * block_count)
+                .map_err(|_| bad("ring size"))?,
+            tp_retire_blk_tov: cfg.block_timeout_ms,
+            tp_sizeof_priv: 0,
+            tp_feature_req_word: 0,
+        };
+        setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)
+            .map_err(|e| with_context(e, "PACKET_RX_RING"))?;
+
+        let len = block_size * block_count;
+        // SAFETY: mapping a fresh region backed by the socket's ring; the result is checked.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                sfd,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(with_context(io::Error::last_os_error(), "mmap ring"));
+        }
+        let ring = RxRing {
+            base: NonNull::new(base.cast()).ok_or_else(|| bad("mmap returned null"))?,
+            block_size,
+            block_count,
+            next_block: 0,
+        };
+
+        let sll = libc::sockaddr_ll {
+            sll_family: libc::AF_PACKET as u16,
+            sll_protocol: ETH_P_ALL_BE,
+            sll_ifindex: ifindex as i32,
+            sll_hatype: 0,
+            sll_pkttype: 0,
+            sll_halen: 0,
+            sll_addr: [0; 8],
+        };
+        // SAFETY: `sll` is a valid sockaddr_ll and we pass its exact size.
+        let rc = unsafe {
+            libc::bind(
+                sfd,
+                (&sll as *const libc::sockaddr_ll).cast(),
+                size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(with_context(io::Error::last_os_error(), "bind"));
+        }
+
+        if cfg.promiscuous {
+            let mreq = libc::packet_mreq {
+                mr_ifindex: ifindex as i32,
+                mr_type: libc::PACKET_MR_PROMISC as u16,
+                mr_alen: 0,
+                mr_address: [0; 8],
+            };
+            setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)
+                .map_err(|e| with_context(e, "PACKET_ADD_MEMBERSHIP promisc"))?;
+        }
+        if let Some(group) = cfg.fanout {
+            let arg: u32 = u32::from(group) | (libc::PACKET_FANOUT_HASH << 16);
+            setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_FANOUT, &arg)
+                .map_err(|e| with_context(e, "PACKET_FANOUT"))?;
+        }
+
+        tracing::debug!(
+            iface = name,
+            ifindex,
+            block_size,
+            block_count,
+            "AF_PACKET port open"
+        );
+        Ok(Self {
+            ring,
+            tx: PacketTx { fd },
+            name: name.to_string(),
+            ifindex,
+            accept: cfg.accept,
+            ignore_outgoing_in_kernel,
+            skipped: 0,
+        })
+    }
+
+    /// The interface index the socket is bound to.
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// Whether the kernel filters outgoing frames (`PACKET_IGNORE_OUTGOING` was accepted).
+    pub fn kernel_ignores_outgoing(&self) -> bool {
+        self.ignore_outgoing_in_kernel
+    }
+
+    /// Frames received but not lent (wrong kind, or inconsistent ring metadata).
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Reads and resets the kernel's counters for this socket.
+    pub fn kernel_stats(&self) -> io::Result<KernelStats> {
+        let mut st = libc::tpacket_stats_v3 {
+            tp_packets: 0,
+            tp_drops: 0,
+            tp_freeze_q_cnt: 0,
+        };
+        let mut len = size_of::<libc::tpacket_stats_v3>() as libc::socklen_t;
+        // SAFETY: `st` is a writable tpacket_stats_v3 and `len` holds its size.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.tx.fd.as_raw_fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                (&mut st as *mut libc::tpacket_stats_v3).cast(),
+                &mut len,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(KernelStats {
+            packets: st.tp_packets,
+            drops: st.tp_drops,
+            freezes: st.tp_freeze_q_cnt,
+        })
+    }
+
+    /// Lends every frame of the current (ready) block, then gives the block back.
+    fn walk_block(&mut self, on_frame: &mut OnFrame<'_>) -> usize {
+        let block = self.ring.block_ptr(self.ring.next_block);
+        let bs = self.ring.block_size;
+        // SAFETY: the block header (first 48 bytes) lies inside the block, which is ours while
+        // its status says TP_STATUS_USER.
+        let (num_pkts, first) = unsafe { (rd_u32(block, 12), rd_u32(block, 16) as usize) };
+        let mut off = first;
+        let mut lent = 0;
+        for _ in 0..num_pkts {
+            if off + TP3_HDR_ALIGNED + SOCKADDR_LL_LEN > bs {
+                self.skipped += 1;
+                break;
+            }
+            // SAFETY: `off` plus the fixed header sizes was checked to be inside the block.
+            let (next, sec, nsec, snaplen, wire_len, status, mac, pkttype) = unsafe {
+                let h = block.add(off);
+                (
+                    rd_u32(h, 0) as usize,
+                    rd_u32(h, 4),
+                    rd_u32(h, 8),
+                    rd_u32(h, 12) as usize,
+                    rd_u32(h, 16) as usize,
+                    rd_u32(h, 20),
+                    rd_u16(h, 24) as usize,
+                    *h.add(TP3_HDR_ALIGNED + 10),
+                )
+            };
+            let lend_from = TP3_HDR_ALIGNED + SOCKADDR_LL_LEN;
+            let kind = PacketKind::from_raw(pkttype);
+            let sane = mac >= lend_from && off + mac + snaplen <= bs;
+            if !sane || !self.accept.accepts(kind) {
+                self.skipped += 1;
+            } else {
+                let meta = RxMeta {
+                    timestamp: Duration::new(u64::from(sec), nsec.min(999_999_999)),
+                    kind,
+                    wire_len,
+                    csum_partial: status & libc::TP_STATUS_CSUMNOTREADY != 0,
+                };
+                let start = off + lend_from;
+                let len = mac - lend_from + snaplen;
+                // SAFETY: `start..start+len` is inside the block (checked above), the block is
+                // owned by user space until we write TP_STATUS_KERNEL below, and the region
+                // excludes the frame header we read `next` from. The slice does not outlive the
+                // callback.
+                let buf = unsafe { std::slice::from_raw_parts_mut(block.add(start), len) };
+                on_frame(
+                    RxFrame::new(buf, mac - lend_from, meta),
+                    &mut self.tx as &mut dyn FrameTx,
+                );
+                lent += 1;
+            }
+            if next == 0 {
+                break;
+            }
+            off += next;
+        }
+        self.ring
+            .status(self.ring.next_block)
+            .store(libc::TP_STATUS_KERNEL, Ordering::Release);
+        self.ring.next_block = (self.ring.next_block + 1) % self.ring.block_count;
+        lent
+    }
+}
+
+impl FrameTx for PacketTx {
+    fn send(&mut self, frame: &[u8]) -> io::Result<()> {
+        loop {
+            // SAFETY: `frame` is a valid readable slice for the duration of the call.
+            let rc =
+                unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+            if rc >= 0 {
+                return Ok(());
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+
+    fn send_batch(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
+        let mut sent = 0;
+        for chunk in frames.chunks(SEND_BATCH) {
+            let mut iovs: Vec<libc::iovec> = chunk
+                .iter()
+                .map(|f| libc::iovec {
+                    iov_base: f.as_ptr() as *mut libc::c_void,
+                    iov_len: f.len(),
+                })
+                .collect();
+            let mut msgs: Vec<libc::mmsghdr> = iovs
+                .iter_mut()
+                .map(|iov| {
+                    // SAFETY: mmsghdr is plain old data; all-zero is a valid empty header.
+                    let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
+                    m.msg_hdr.msg_iov = iov;
+                    m.msg_hdr.msg_iovlen = 1;
+                    m
+                })
+                .collect();
+            // SAFETY: `msgs` holds chunk.len() headers whose iovecs point into `frames`, all of
+            // which outlive the call; the kernel only reads the frame bytes.
+            let rc = unsafe {
+                libc::sendmmsg(
+                    self.fd.as_raw_fd(),
+                    msgs.as_mut_ptr(),
+                    msgs.len() as libc::c_uint,
+                    0,
+                )
+            };
+            if rc < 0 {
+                let err = io::Error::last_os_error();
+                return if sent == 0 { Err(err) } else { Ok(sent) };
+            }
+            sent += rc as usize;
+            if (rc as usize) < chunk.len() {
+                break;
+            }
+        }
+        Ok(sent)
+    }
+}
+
+impl FrameTx for AfPacketPort {
+    fn send(&mut self, frame: &[u8]) -> io::Result<()> {
+        self.tx.send(frame)
+    }
+
+    fn send_batch(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
+        self.tx.send_batch(frames)
+    }
+}
+
+impl FramePort for AfPacketPort {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn recv_batch(
+        &mut self,
+        timeout: Option<Duration>,
+        on_frame: &mut OnFrame<'_>,
+    ) -> io::Result<usize> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        while !self.ring.ready() {
+            let left = match deadline {
+                None => None,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Ok(0),
+                },
+            };
+            super::poll_readable(self.tx.fd.as_raw_fd(), left)?;
+        }
+        let mut lent = 0;
+        for _ in 0..self.ring.block_count {
+            if !self.ring.ready() {
+                break;
+            }
+            lent += self.walk_block(on_frame);
+        }
+        Ok(lent)
+    }
+}

@@ -1,0 +1,206 @@
+//! What the embedder tells the Director about its links and neighbours.
+
+use alloc::vec::Vec;
+use core::fmt;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::str::FromStr;
+
+use crate::wire::MacAddr;
+
+/// An address with its prefix length (`192.0.2.1/24`): the director's own
+/// address and the on-link prefix it implies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IpCidr {
+    /// The address.
+    pub addr: IpAddr,
+    /// The prefix length.
+    pub prefix: u8,
+}
+
+/// Why a CIDR or MAC text did not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AddrParseError {
+    /// Not an IP address.
+    BadAddress,
+    /// Prefix length missing, not a number, or too long for the family.
+    BadPrefix,
+    /// Not six colon-separated hex bytes.
+    BadMac,
+}
+
+impl fmt::Display for AddrParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AddrParseError::BadAddress => "bad IP address",
+            AddrParseError::BadPrefix => "bad prefix length",
+            AddrParseError::BadMac => "bad MAC address (want aa:bb:cc:dd:ee:ff)",
+        })
+    }
+}
+
+impl core::error::Error for AddrParseError {}
+
+impl IpCidr {
+    /// A CIDR; the prefix is clamped to the family's length.
+    pub fn new(addr: IpAddr, prefix: u8) -> Self {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        IpCidr {
+            addr,
+            prefix: prefix.min(max),
+        }
+    }
+
+    /// Whether `ip` is inside this prefix.
+    #[inline]
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                let p = u32::from(self.prefix.min(32));
+                let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+                u32::from(a) & mask == u32::from(*b) & mask
+            }
+            (IpAddr::V6(a), IpAddr::V6(b)) => {
+                let p = u32::from(self.prefix.min(128));
+                let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
+                u128::from(a) & mask == u128::from(*b) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for IpCidr {
+    type Err = AddrParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a.parse().map_err(|_| AddrParseError::BadAddress)?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p.parse::<u8>().map_err(|_| AddrParseError::BadPrefix)?,
+            None => max,
+        };
+        if prefix > max {
+            return Err(AddrParseError::BadPrefix);
+        }
+        Ok(IpCidr { addr, prefix })
+    }
+}
+
+impl fmt::Display for IpCidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl FromStr for MacAddr {
+    type Err = AddrParseError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut out = [0u8; 6];
+        let mut n = 0;
+        for part in s.split([':', '-']) {
+            if n >= 6 || part.len() != 2 {
+                return Err(AddrParseError::BadMac);
+            }
+            out[n] = u8::from_str_radix(part, 16).map_err(|_| AddrParseError::BadMac)?;
+            n += 1;
+        }
+        if n != 6 {
+            return Err(AddrParseError::BadMac);
+        }
+        Ok(MacAddr(out))
+    }
+}
+
+impl From<[u8; 6]> for MacAddr {
+    fn from(b: [u8; 6]) -> Self {
+        MacAddr(b)
+    }
+}
+
+/// One link the director sends and receives on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// The director's MAC on this link.
+    pub mac: MacAddr,
+    /// The director's addresses on this link; their prefixes are on-link.
+    pub addrs: Vec<IpCidr>,
+    /// The link MTU (IP bytes), for the tunnel MTU check.
+    pub mtu: u32,
+}
+
+/// Everything the Director needs besides the rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectorConfig {
+    /// The links, indexed by the `link` argument of `process`.
+    pub links: Vec<Link>,
+    /// IPv4 next hop for off-link destinations.
+    pub gateway_v4: Option<Ipv4Addr>,
+    /// IPv6 next hop for off-link destinations.
+    pub gateway_v6: Option<Ipv6Addr>,
+    /// Static neighbours.
+    pub neighbors: Vec<(IpAddr, MacAddr)>,
+    /// Connection-table capacity for IPv4 entries.
+    pub conn_capacity_v4: usize,
+    /// Connection-table capacity for IPv6 entries.
+    pub conn_capacity_v6: usize,
+    /// Neighbour-cache capacity.
+    pub neighbor_capacity: usize,
+    /// Frames held while a neighbour is resolved.
+    pub hold_frames: usize,
+    /// Largest frame held (bytes).
+    pub hold_frame_size: usize,
+    /// Seed of the keyed hashes (pick it at random at start-up).
+    pub seed: u64,
+    /// Most entries expired per `on_timeout` call.
+    pub expire_budget: usize,
+}
+
+impl DirectorConfig {
+    /// One link with `mac` and `addrs`, MTU 1500, defaults for the rest.
+    pub fn single_link(mac: MacAddr, addrs: &[IpCidr]) -> Self {
+        DirectorConfig {
+            links: alloc::vec![Link {
+                mac,
+                addrs: addrs.to_vec(),
+                mtu: 1500,
+            }],
+            gateway_v4: None,
+            gateway_v6: None,
+            neighbors: Vec::new(),
+            conn_capacity_v4: 1 << 16,
+            conn_capacity_v6: 1 << 14,
+            neighbor_capacity: 1024,
+            hold_frames: 64,
+            hold_frame_size: 2048,
+            seed: 0x5eed_1b50_f1f0,
+            expire_budget: 4096,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cidr_and_mac_parse() {
+        let c: IpCidr = "192.0.2.1/24".parse().unwrap();
+        assert!(c.contains(&"192.0.2.200".parse().unwrap()));
+        assert!(!c.contains(&"192.0.3.1".parse().unwrap()));
+        assert!(!c.contains(&"2001:db8::1".parse().unwrap()));
+        let c6: IpCidr = "2001:db8:5::1/64".parse().unwrap();
+        assert!(c6.contains(&"2001:db8:5::99".parse().unwrap()));
+        assert_eq!("10.0.0.1".parse::<IpCidr>().unwrap().prefix, 32);
+        assert!("10.0.0.1/33".parse::<IpCidr>().is_err());
+        assert!("nope/3".parse::<IpCidr>().is_err());
+        let m: MacAddr = "02:00:5e:00:01:0a".parse().unwrap();
+        assert_eq!(m.0, [2, 0, 0x5e, 0, 1, 0x0a]);
+        assert!("02:00:5e:00:01".parse::<MacAddr>().is_err());
+        assert!("02:00:5e:00:01:0a:0b".parse::<MacAddr>().is_err());
+        assert!("zz:00:5e:00:01:0a".parse::<MacAddr>().is_err());
+    }
+}

@@ -1,0 +1,163 @@
+//! Applying a rules file to a running Director without losing connections.
+//!
+//! A reload is a diff: services and real servers that stay keep their slots
+//! (and so their connections, counters and scheduler state where IPVS keeps
+//! it), new ones are added, vanished ones removed, changed ones edited. The
+//! whole text is parsed and every scheduler name checked before anything is
+//! touched, so a bad file leaves the running configuration as it was.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::fmt;
+
+use lvs_core::balancer::ConfigError as ApplyError;
+use lvs_core::config::{self, Config, ConfigError};
+use lvs_core::{Scheduler, ServiceConfig, ServiceKey};
+
+use super::Director;
+
+/// Why a reload was refused. Nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReloadError {
+    /// The text did not parse.
+    Parse(ConfigError),
+    /// A service names a scheduler this library does not have.
+    UnknownScheduler(ServiceKey),
+    /// The balancer refused a change (should not happen after validation).
+    Apply(ApplyError),
+}
+
+impl fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReloadError::Parse(e) => write!(f, "{e}"),
+            ReloadError::UnknownScheduler(k) => write!(f, "unknown scheduler for service {k:?}"),
+            ReloadError::Apply(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl core::error::Error for ReloadError {}
+
+impl From<ApplyError> for ReloadError {
+    fn from(e: ApplyError) -> Self {
+        ReloadError::Apply(e)
+    }
+}
+
+/// What a reload changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReloadSummary {
+    /// Services added.
+    pub services_added: usize,
+    /// Services removed (with their connections).
+    pub services_removed: usize,
+    /// Services whose settings changed.
+    pub services_edited: usize,
+    /// Real servers added.
+    pub servers_added: usize,
+    /// Real servers removed (their connections drain).
+    pub servers_removed: usize,
+    /// Real servers whose weight, thresholds or method changed.
+    pub servers_edited: usize,
+}
+
+fn scheduler_for(cfg: &ServiceConfig) -> Option<Box<dyn Scheduler>> {
+    lvs_schedulers::boxed_by_name(cfg.scheduler.as_str(), cfg.flags).ok()
+}
+
+impl Director {
+    /// Replace the configuration by the rules in `text` (`ipvsadm -S -n`
+    /// format), keeping every connection whose service and real server remain.
+    pub fn reload_rules(&mut self, text: &str) -> Result<ReloadSummary, ReloadError> {
+        let cfg = config::parse(text).map_err(ReloadError::Parse)?;
+        self.apply_config(&cfg)
+    }
+
+    /// Apply a parsed configuration (see [`Director::reload_rules`]).
+    pub fn apply_config(&mut self, cfg: &Config) -> Result<ReloadSummary, ReloadError> {
+        for e in &cfg.services {
+            if scheduler_for(&e.config).is_none() {
+                return Err(ReloadError::UnknownScheduler(e.config.key));
+            }
+        }
+        let mut sum = ReloadSummary::default();
+        let b = &mut self.balancer;
+
+        // Services that are gone.
+        let gone: Vec<ServiceKey> = b
+            .services()
+            .iter()
+            .map(|(_, s)| s.config.key)
+            .filter(|k| cfg.service(k).is_none())
+            .collect();
+        for k in gone {
+            b.remove_service(&k)?;
+            sum.services_removed += 1;
+        }
+
+        for e in &cfg.services {
+            let key = e.config.key;
+            match b.services().find(&key) {
+                None => {
+                    let s = scheduler_for(&e.config).ok_or(ReloadError::UnknownScheduler(key))?;
+                    b.add_service(e.config, s)?;
+                    sum.services_added += 1;
+                }
+                Some(id) => {
+                    let old = b.services().get(id).map(|s| s.config);
+                    if old != Some(e.config) {
+                        let sched_changed = old.is_none_or(|o| {
+                            o.scheduler != e.config.scheduler || o.flags != e.config.flags
+                        });
+                        let s = if sched_changed {
+                            Some(
+                                scheduler_for(&e.config)
+                                    .ok_or(ReloadError::UnknownScheduler(key))?,
+                            )
+                        } else {
+                            None
+                        };
+                        b.edit_service(e.config, s)?;
+                        sum.services_edited += 1;
+                    }
+                }
+            }
+            let Some(id) = b.services().find(&key) else {
+                continue;
+            };
+            // Real servers that are gone.
+            let current: Vec<_> = b
+                .services()
+                .get(id)
+                .map(|s| s.servers().map(|(_, r)| r.config).collect())
+                .unwrap_or_default();
+            for r in &current {
+                if !e.servers.iter().any(|n| n.addr == r.addr) {
+                    b.remove_real_server(&key, r.addr)?;
+                    sum.servers_removed += 1;
+                }
+            }
+            // New and changed ones, in file order (each new one goes to the
+            // head of the list, as `ipvsadm -R` would add them).
+            for n in &e.servers {
+                match current.iter().find(|r| r.addr == n.addr) {
+                    None => {
+                        b.add_real_server(&key, *n)?;
+                        sum.servers_added += 1;
+                    }
+                    Some(r) if r != n => {
+                        b.edit_real_server(&key, *n)?;
+                        sum.servers_edited += 1;
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if let Some(t) = cfg.timeouts {
+            b.settings_mut().timeouts.set(t.tcp, t.tcp_fin, t.udp);
+        }
+        Ok(sum)
+    }
+}

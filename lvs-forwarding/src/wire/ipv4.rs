@@ -1,0 +1,183 @@
+//! IPv4 header (RFC 791), options allowed.
+//!
+//! Two entry points: [`Ipv4Header::parse`] is strict (total length must fit in the buffer),
+//! [`Ipv4Header::parse_quoted`] is for the header quoted inside an ICMP error, where the
+//! packet behind it is truncated by design and only the header itself must be present.
+
+use super::{Layer, ParseError, arr4, be16, byte, truncated};
+use core::net::Ipv4Addr;
+
+/// Minimum (option-less) IPv4 header length.
+pub const MIN_HEADER_LEN: usize = 20;
+/// Offset of the TOS / DSCP+ECN byte.
+pub const OFF_TOS: usize = 1;
+/// Offset of the total length field.
+pub const OFF_TOTAL_LEN: usize = 2;
+/// Offset of the identification field.
+pub const OFF_ID: usize = 4;
+/// Offset of the flags + fragment offset field.
+pub const OFF_FRAG: usize = 6;
+/// Offset of the TTL byte (the protocol byte follows; both form one checksum word).
+pub const OFF_TTL: usize = 8;
+/// Offset of the protocol byte.
+pub const OFF_PROTO: usize = 9;
+/// Offset of the header checksum.
+pub const OFF_CHECKSUM: usize = 10;
+/// Offset of the source address.
+pub const OFF_SRC: usize = 12;
+/// Offset of the destination address.
+pub const OFF_DST: usize = 16;
+/// "Don't fragment" flag in the flags+offset word.
+pub const FLAG_DF: u16 = 0x4000;
+/// "More fragments" flag in the flags+offset word.
+pub const FLAG_MF: u16 = 0x2000;
+
+/// The fields of an IPv4 header the director uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ipv4Header {
+    /// Source address.
+    pub src: Ipv4Addr,
+    /// Destination address.
+    pub dst: Ipv4Addr,
+    /// Time to live.
+    pub ttl: u8,
+    /// TOS byte: DSCP (upper 6 bits) and ECN (lower 2).
+    pub tos: u8,
+    /// Total length from the header.
+    pub total_len: u16,
+    /// Header length in bytes (IHL * 4).
+    pub header_len: usize,
+    /// Identification.
+    pub id: u16,
+    /// DF flag.
+    pub dont_fragment: bool,
+    /// MF flag.
+    pub more_fragments: bool,
+    /// Fragment offset in bytes.
+    pub frag_offset: u16,
+    /// Payload protocol.
+    pub protocol: u8,
+    /// Header checksum as found.
+    pub checksum: u16,
+}
+
+impl Ipv4Header {
+    /// True if this packet is a fragment (first or later).
+    pub const fn is_fragment(&self) -> bool {
+        self.more_fragments || self.frag_offset != 0
+    }
+
+    /// Parses a full IPv4 packet header; `total_len` must fit into `buf`.
+    #[inline]
+    pub fn parse(buf: &[u8]) -> Result<Ipv4Header, ParseError> {
+        let h = Self::parse_quoted(buf)?;
+        let tl = usize::from(h.total_len);
+        if tl < h.header_len || tl > buf.len() {
+            return Err(ParseError::BadTotalLength(h.total_len));
+        }
+        Ok(h)
+    }
+
+    /// Parses an IPv4 header without checking the total length against the buffer (for the
+    /// truncated packet quoted in an ICMP error). The header itself, options included, must
+    /// be present.
+    #[inline]
+    pub fn parse_quoted(buf: &[u8]) -> Result<Ipv4Header, ParseError> {
+        let Some(vihl) = byte(buf, 0) else {
+            return Err(truncated(Layer::Ipv4, MIN_HEADER_LEN, buf.len()));
+        };
+        if vihl >> 4 != 4 {
+            return Err(ParseError::BadVersion(vihl >> 4));
+        }
+        let ihl = vihl & 0x0f;
+        if ihl < 5 {
+            return Err(ParseError::BadIhl(ihl));
+        }
+        let header_len = usize::from(ihl) * 4;
+        if buf.len() < header_len {
+            return Err(truncated(Layer::Ipv4, header_len, buf.len()));
+        }
+        let get = || -> Option<Ipv4Header> {
+            let frag = be16(buf, OFF_FRAG)?;
+            Some(Ipv4Header {
+                src: Ipv4Addr::from(arr4(buf, OFF_SRC)?),
+                dst: Ipv4Addr::from(arr4(buf, OFF_DST)?),
+                ttl: byte(buf, OFF_TTL)?,
+                tos: byte(buf, OFF_TOS)?,
+                total_len: be16(buf, OFF_TOTAL_LEN)?,
+                header_len,
+                id: be16(buf, OFF_ID)?,
+                dont_fragment: frag & FLAG_DF != 0,
+                more_fragments: frag & FLAG_MF != 0,
+                frag_offset: (frag & 0x1fff) << 3,
+                protocol: byte(buf, OFF_PROTO)?,
+                checksum: be16(buf, OFF_CHECKSUM)?,
+            })
+        };
+        get().ok_or_else(|| truncated(Layer::Ipv4, header_len, buf.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hdr() -> [u8; 24] {
+        let mut h = [0u8; 24];
+        h[0] = 0x45;
+        h[1] = 0xb8;
+        h[2..4].copy_from_slice(&24u16.to_be_bytes());
+        h[4..6].copy_from_slice(&0x1234u16.to_be_bytes());
+        h[6..8].copy_from_slice(&0x4000u16.to_be_bytes());
+        h[8] = 64;
+        h[9] = 17;
+        h[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        h[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        h
+    }
+
+    #[test]
+    fn parses_fields() {
+        let h = Ipv4Header::parse(&hdr()).unwrap();
+        assert_eq!(h.src, Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(h.dst, Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(h.ttl, 64);
+        assert_eq!(h.tos, 0xb8);
+        assert_eq!(h.protocol, 17);
+        assert!(h.dont_fragment);
+        assert!(!h.is_fragment());
+        assert_eq!(h.header_len, 20);
+    }
+
+    #[test]
+    fn rejects_bad() {
+        let mut b = hdr();
+        b[0] = 0x44;
+        assert_eq!(Ipv4Header::parse(&b), Err(ParseError::BadIhl(4)));
+        let mut b = hdr();
+        b[0] = 0x65;
+        assert_eq!(Ipv4Header::parse(&b), Err(ParseError::BadVersion(6)));
+        let mut b = hdr();
+        b[2..4].copy_from_slice(&25u16.to_be_bytes());
+        assert_eq!(Ipv4Header::parse(&b), Err(ParseError::BadTotalLength(25)));
+        let mut b = hdr();
+        b[2..4].copy_from_slice(&19u16.to_be_bytes());
+        assert_eq!(Ipv4Header::parse(&b), Err(ParseError::BadTotalLength(19)));
+        // Options announced but missing.
+        let mut b = hdr();
+        b[0] = 0x47;
+        assert!(matches!(
+            Ipv4Header::parse(&b),
+            Err(ParseError::Truncated { .. })
+        ));
+        assert!(Ipv4Header::parse(&hdr()[..10]).is_err());
+    }
+
+    #[test]
+    fn quoted_ignores_total_len() {
+        let mut b = hdr();
+        b[2..4].copy_from_slice(&1500u16.to_be_bytes());
+        assert!(Ipv4Header::parse(&b).is_err());
+        assert_eq!(Ipv4Header::parse_quoted(&b).unwrap().total_len, 1500);
+    }
+}
