@@ -29,6 +29,10 @@
 #   E2E_PREFIX      namespace name prefix (default lvse2e$$-, unique per run)
 #   E2E_KEEP=1      keep the work directory (logs) after exit; it is kept anyway on failure
 #   E2E_VERBOSE=1   trace commands (set -x)
+#   E2E_RS_MTU=N    MTU of the director's and the real servers' links (default 1500, like the
+#                   client's). TUN adds 20/40 bytes: at 1500 a full-size client segment needs the
+#                   director's ICMP "fragmentation needed"/"packet too big" (as IPVS sends) to
+#                   get through; 1600 takes path MTU discovery out of the TUN tests.
 #   E2E_STATIC_NEIGH=1  give the director --neighbor entries for the real servers (default: it resolves)
 
 E2E_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -160,8 +164,8 @@ sysctl_ns() { ip netns exec "$1" sysctl -qw "$2" >/dev/null; }
 
 # veth_to_lan NS PORTNAME MAC: veth eth0 in NS, its peer PORTNAME in the LAN bridge.
 veth_to_lan() {
-    local n=$1 port=$2 mac=$3
-    ip -n "$n" link add eth0 address "$mac" type veth peer name "$port" netns "$NS_LAN"
+    local n=$1 port=$2 mac=$3 mtu=${4:-1500}
+    ip -n "$n" link add eth0 mtu "$mtu" address "$mac" type veth peer name "$port" mtu "$mtu" netns "$NS_LAN"
     ip -n "$NS_LAN" link set "$port" master br0 up
     ip -n "$n" link set eth0 up
     offloads_off "$n" eth0
@@ -219,12 +223,12 @@ topo_up() {
     sysctl_ns "$NS_CL" net.ipv4.tcp_tw_reuse=1
 
     # director
-    veth_to_lan "$NS_DIR" dir "$DIR_MAC"
+    veth_to_lan "$NS_DIR" dir "$DIR_MAC" "${E2E_RS_MTU:-1500}"
     local dirdev=eth0
     if [ "$kind" = tap ]; then
         # The TAP is joined to the LAN by a bridge in the director namespace; the kernel's
         # own addresses live on that bridge.
-        ip -n "$NS_DIR" link add br0 address 02:00:00:00:00:03 type bridge stp_state 0 forward_delay 0 mcast_snooping 0
+        ip -n "$NS_DIR" link add br0 mtu "${E2E_RS_MTU:-1500}" address 02:00:00:00:00:03 type bridge stp_state 0 forward_delay 0 mcast_snooping 0
         ip -n "$NS_DIR" link set eth0 master br0
         ip -n "$NS_DIR" link set br0 up
         dirdev=br0
@@ -236,12 +240,18 @@ topo_up() {
     sysctl_ns "$NS_DIR" net.ipv4.ip_forward=0
     sysctl_ns "$NS_DIR" net.ipv6.conf.all.forwarding=0
     sysctl_ns "$NS_DIR" net.ipv4.conf.all.send_redirects=0
+    # The director's kernel also sees every VIP frame. IPv4 without forwarding drops them
+    # silently, but IPv6 without a route answers each with ICMPv6 "no route", which kills
+    # the client's connect before the real server's SYN-ACK arrives. A blackhole route
+    # (not a local address: no ARP/ND answer) makes the kernel drop them silently, v4 too.
+    ip -n "$NS_DIR" route add blackhole "$VIP4/32"
+    ip -n "$NS_DIR" -6 route add blackhole "$VIP6/128"
     sysctl_ns "$NS_DIR" net.ipv4.conf.default.send_redirects=0
 
     # real servers
     for i in $(seq 1 "$RS_COUNT"); do
         n=$(ns_rs "$i")
-        veth_to_lan "$n" "rs$i" "02:00:00:00:01:1$i"
+        veth_to_lan "$n" "rs$i" "02:00:00:00:01:1$i" "${E2E_RS_MTU:-1500}"
         ip -n "$n" addr add "198.51.100.1$i/24" dev eth0
         ip -n "$n" addr add "2001:db8:5::1$i/64" dev eth0 nodad
         if [ "$mode" = nat ]; then
@@ -472,6 +482,7 @@ start_director() {
                 stop_director; return 1
             fi
             offloads_off "$NS_DIR" "$TAP_DEV"
+            ip -n "$NS_DIR" link set "$TAP_DEV" mtu "${E2E_RS_MTU:-1500}"
             ip -n "$NS_DIR" link set "$TAP_DEV" master br0 up
             ;;
         kernel)
