@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# lvs-rs end-to-end tests in network namespaces. See tests/e2e/README.md.
+#
+#   sudo tests/e2e/run.sh                          # NAT, DR, TUN x afpacket, tap
+#   E2E_MODES=nat E2E_DIRECTORS=afpacket tests/e2e/run.sh
+#   E2E_DIRECTOR=kernel tests/e2e/run.sh           # nftables stand-in (NAT only): checks the harness
+#   E2E_QUICK=1 tests/e2e/run.sh                   # tests (a)-(d) only, smaller files
+#
+# Exit: 0 all passed (or SKIP: no root / no netns), 1 a test failed, 2 usage error.
+set -euo pipefail
+
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+E2E_MODES=${E2E_MODES:-nat dr tun}
+if [ -n "${E2E_DIRECTOR:-}" ]; then E2E_DIRECTORS=$E2E_DIRECTOR; fi
+E2E_DIRECTORS=${E2E_DIRECTORS:-afpacket tap}
+E2E_QUICK=${E2E_QUICK:-0}
+
+for m in $E2E_MODES; do case $m in nat|dr|tun) ;; *) echo "E2E_MODES: unknown mode '$m'" >&2; exit 2 ;; esac; done
+for k in $E2E_DIRECTORS; do case $k in afpacket|tap|kernel) ;; *) echo "E2E_DIRECTORS: unknown director '$k'" >&2; exit 2 ;; esac; done
+
+e2e_require_root
+e2e_need_tools ip ethtool socat curl nft timeout cmp sha256sum "$E2E_PY"
+e2e_init
+
+HEALTH_ARGS=(--check tcp --check-interval-ms 200 --check-timeout-ms 300 --check-fall 2 --check-rise 2)
+
+# ------------------------------------------------------------------ tests
+# Each test runs inside `if`, so a failing command inside never aborts the whole run;
+# every outcome is reported through pass/fail.
+
+# (a) the kernel selftest's check: bytes sent by the client to VIP:81 arrive byte-identical
+# at the (single) real server. 32 random bytes and a multi-MB file, over v4 and v6.
+t_a_selftest() {
+    local tag=$1 f got fam host
+    write_rules "$MODE" single "$E2E_WORK/rules.single"
+    start_director "$KIND" "$MODE" "$E2E_WORK/rules.single" || { fail "$tag (a) director did not come up"; return 0; }
+    for fam in 4 6; do
+        if [ "$fam" = 4 ]; then host=$VIP4; else host=$VIP6; fi
+        for f in "$E2E_WORK/files/small32.bin" "$E2E_WORK/files/medium.bin"; do
+            sink_clear
+            local rc=0
+            sink_send "$f" "$host" || rc=$?
+            if [ "$rc" != 0 ]; then
+                fail "$tag (a) selftest v$fam $(basename "$f"): client send to $host:81 failed (rc $rc): $(head -c 300 "$E2E_WORK/sink_send.err")"
+                continue
+            fi
+            if ! got=$(sink_wait 100); then
+                fail "$tag (a) selftest v$fam $(basename "$f"): nothing completed at a real server's sink"
+                continue
+            fi
+            case $got in */rs1/sink/*) ;; *) fail "$tag (a) selftest v$fam: arrived at the wrong server ($got)"; continue ;; esac
+            check "$tag (a) selftest v$fam $(basename "$f") ($(stat -c %s "$f") bytes) byte-identical at rs1" \
+                cmp -s "$f" "$got"
+        done
+    done
+    check "$tag (a) director still running" director_alive
+    stop_director
+}
+
+# (b) rr over 3 servers: 9 new connections, each server 3 times. (c) UDP through the VIP.
+# (d) the same over IPv6. Plus the SIGUSR1 listing.
+t_bcd_multi() {
+    local tag=$1 names i ans seen=() listing
+    write_rules "$MODE" multi "$E2E_WORK/rules.multi"
+    start_director "$KIND" "$MODE" "$E2E_WORK/rules.multi" || { fail "$tag (b-d) director did not come up"; return 0; }
+
+    names=$(http_names 9 "http://$VIP4/")
+    # shellcheck disable=SC2086
+    set -- $names
+    if [ "$(count_of rs1 "$@")" = 3 ] && [ "$(count_of rs2 "$@")" = 3 ] && [ "$(count_of rs3 "$@")" = 3 ]; then
+        pass "$tag (b) rr: 9 connections to $VIP4:80 -> $names"
+    else
+        fail "$tag (b) rr: 9 connections to $VIP4:80 should reach rs1, rs2, rs3 3 times each, got: $names"
+    fi
+
+    for fam in 4 6; do
+        local vip=$VIP4 part=c
+        [ "$fam" = 6 ] && { vip=$VIP6; part=d; }
+        seen=()
+        local ok=1
+        for i in 1 2 3; do
+            if ans=$(udp_ask "$vip" 53 "hello-$i" 2>&1) && [[ $ans =~ ^(rs[1-3]):\ hello-$i$ ]]; then
+                seen+=("${BASH_REMATCH[1]}")
+            else
+                ok=0; fail "$tag ($part) UDP v$fam $vip:53 request $i: bad or no answer: ${ans:-<none>}"
+            fi
+        done
+        if [ "$ok" = 1 ]; then
+            if [ "$(printf '%s\n' "${seen[@]}" | sort -u | wc -l)" = 3 ]; then
+                pass "$tag ($part) UDP v$fam: 3 datagrams to $vip:53 answered from the VIP by ${seen[*]}"
+            else
+                fail "$tag ($part) UDP v$fam: 3 new UDP flows under rr should reach 3 servers, got ${seen[*]}"
+            fi
+        fi
+    done
+
+    names=$(http_names 6 "http://[$VIP6]/")
+    # shellcheck disable=SC2086
+    set -- $names
+    if [ "$(count_of rs1 "$@")" = 2 ] && [ "$(count_of rs2 "$@")" = 2 ] && [ "$(count_of rs3 "$@")" = 2 ]; then
+        pass "$tag (d) IPv6 rr: 6 connections to [$VIP6]:80 -> $names"
+    else
+        fail "$tag (d) IPv6 rr: 6 connections to [$VIP6]:80 should reach each server twice, got: $names"
+    fi
+
+    listing=$(director_listing 2>&1) || true
+    printf '%s\n' "--- director listing ($KIND, $MODE) ---" "$listing" "---"
+    if [[ $listing == *"$VIP4"* ]]; then
+        pass "$tag listing (SIGUSR1) names the VIP"
+    else
+        fail "$tag listing (SIGUSR1) printed nothing naming $VIP4"
+    fi
+    check "$tag (b-d) director still running" director_alive
+    stop_director
+}
+
+# (e) health checks: a dead real server leaves the rotation within the fall window and
+# comes back after the rise window.
+t_e_health() {
+    local tag=$1 names
+    if [ "$KIND" = kernel ]; then skip "$tag (e) health checks: the kernel stand-in has none"; return 0; fi
+    write_rules "$MODE" check "$E2E_WORK/rules.check"
+    start_director "$KIND" "$MODE" "$E2E_WORK/rules.check" "${HEALTH_ARGS[@]}" ||
+        { fail "$tag (e) director did not come up"; return 0; }
+    sleep 1.5 # rise window (2 x 200 ms) with margin
+    names=$(http_names 9 "http://$VIP4/")
+    # shellcheck disable=SC2086
+    set -- $names
+    if [ "$(count_of ERR "$@")" = 0 ] && [ "$(count_of rs2 "$@")" -ge 1 ]; then
+        pass "$tag (e) before: all servers in rotation: $names"
+    else
+        fail "$tag (e) before: expected all 3 servers without errors, got: $names"
+    fi
+    stop_rs_http 2
+    sleep 1.5 # fall window (2 x 200 ms + 300 ms timeout) with margin
+    names=$(http_names 50 "http://$VIP4/")
+    # shellcheck disable=SC2086
+    set -- $names
+    if [ "$(count_of ERR "$@")" = 0 ] && [ "$(count_of rs2 "$@")" = 0 ] && [ "$#" = 50 ]; then
+        pass "$tag (e) rs2 down: 50 new connections all succeeded (rs1 $(count_of rs1 "$@"), rs3 $(count_of rs3 "$@"))"
+    else
+        fail "$tag (e) rs2 down: 50 connections should all succeed on rs1/rs3: $(count_of ERR "$@") errors, rs2 $(count_of rs2 "$@")"
+    fi
+    start_rs_http 2 || fail "$tag (e) could not restart rs2's HTTP server"
+    sleep 1.5 # rise window with margin
+    names=$(http_names 9 "http://$VIP4/")
+    # shellcheck disable=SC2086
+    set -- $names
+    if [ "$(count_of ERR "$@")" = 0 ] && [ "$(count_of rs2 "$@")" -ge 2 ]; then
+        pass "$tag (e) rs2 back: $names"
+    else
+        fail "$tag (e) rs2 back after the rise window: expected rs2 >= 2 of 9 and no errors, got: $names"
+    fi
+    check "$tag (e) director still running" director_alive
+    stop_director
+}
+
+# (f) SIGHUP during a long download: the download completes intact, and new connections
+# follow the new weights (wrr 1,1 -> 3,1 + rs3 with 1).
+t_f_reload() {
+    local tag=$1 names dl="$E2E_WORK/download.bin" dlpid rc=0 big="$E2E_WORK/files/big.bin"
+    write_rules "$MODE" wrr1 "$E2E_WORK/rules.wrr1"
+    write_rules "$MODE" wrr2 "$E2E_WORK/rules.wrr2"
+    start_director "$KIND" "$MODE" "$E2E_WORK/rules.wrr1" || { fail "$tag (f) director did not come up"; return 0; }
+    names=$(http_names 10 "http://$VIP4/")
+    # shellcheck disable=SC2086
+    set -- $names
+    if [ "$(count_of rs1 "$@")" = 5 ] && [ "$(count_of rs2 "$@")" = 5 ]; then
+        pass "$tag (f) wrr 1,1 before reload: $names"
+    else
+        fail "$tag (f) wrr 1,1 before reload: expected rs1 5, rs2 5 of 10, got: $names"
+    fi
+    rm -f "$dl"
+    timeout 60 ip netns exec "$NS_CL" curl -sS --connect-timeout 3 --max-time 55 --limit-rate "$E2E_RATE" \
+        -o "$dl" "http://$VIP4/files/big.bin" 2>"$E2E_WORK/download.err" &
+    dlpid=$!
+    sleep 1
+    if ! kill -0 "$dlpid" 2>/dev/null; then
+        fail "$tag (f) the download was not running any more when the reload came (see $E2E_WORK/download.err)"
+    fi
+    reload_director "$E2E_WORK/rules.wrr2" || fail "$tag (f) reload failed"
+    sleep 0.5
+    if kill -0 "$dlpid" 2>/dev/null; then
+        pass "$tag (f) the download was still running 0.5 s after the reload"
+    else
+        fail "$tag (f) the download ended before the reload took effect: lengthen it (E2E_BIG_MB/E2E_RATE)"
+    fi
+    names=$(http_names 20 "http://$VIP4/")
+    # shellcheck disable=SC2086
+    set -- $names
+    local c1 c2 c3
+    c1=$(count_of rs1 "$@"); c2=$(count_of rs2 "$@"); c3=$(count_of rs3 "$@")
+    if [ "$(count_of ERR "$@")" = 0 ] && [ "$c1" -ge 10 ] && [ "$c1" -le 14 ] &&
+        [ "$c2" -ge 3 ] && [ "$c2" -le 5 ] && [ "$c3" -ge 3 ] && [ "$c3" -le 5 ]; then
+        pass "$tag (f) after SIGHUP, wrr 3,1,1 over 20: rs1 $c1, rs2 $c2, rs3 $c3"
+    else
+        fail "$tag (f) after SIGHUP expected about rs1 12, rs2 4, rs3 4 of 20 (+-2/+-1), got rs1 $c1 rs2 $c2 rs3 $c3: $names"
+    fi
+    wait "$dlpid" || rc=$?
+    if [ "$rc" = 0 ] && [ "$(sha256sum <"$dl")" = "$(sha256sum <"$big")" ]; then
+        pass "$tag (f) the $(stat -c %s "$big")-byte download across the reload is intact (sha256)"
+    else
+        fail "$tag (f) download across the reload: curl rc=$rc, $(stat -c %s "$dl" 2>/dev/null || echo 0) of $(stat -c %s "$big") bytes, checksum $( [ "$rc" = 0 ] && echo mismatch || echo n/a): $(head -c 300 "$E2E_WORK/download.err")"
+    fi
+    check "$tag (f) director still running" director_alive
+    stop_director
+}
+
+# (g) persistence: all of one client address's connections go to one server.
+t_g_persist() {
+    local tag=$1 names src
+    write_rules "$MODE" persist "$E2E_WORK/rules.persist"
+    start_director "$KIND" "$MODE" "$E2E_WORK/rules.persist" || { fail "$tag (g) director did not come up"; return 0; }
+    for src in "$CL4" "$CL4B"; do
+        names=$(http_names 9 "http://$VIP4/" --interface "$src")
+        # shellcheck disable=SC2086
+        set -- $names
+        if [ "$(count_of ERR "$@")" = 0 ] && [ "$(printf '%s\n' "$@" | sort -u | wc -l)" = 1 ]; then
+            pass "$tag (g) persistence: 9 connections from $src all on $1"
+        else
+            fail "$tag (g) persistence: 9 connections from $src should all reach one server, got: $names"
+        fi
+    done
+    check "$tag (g) director still running" director_alive
+    stop_director
+}
+
+run_combo() {
+    MODE=$1 KIND=$2
+    local tag="[$MODE/$KIND]" t0=$SECONDS
+    e2e_log "=== $tag: building the topology"
+    if ! topo_up "$MODE" "$KIND" || ! start_real_servers; then
+        fail "$tag topology or real servers could not be set up"
+        topo_down
+        return 0
+    fi
+    if t_a_selftest "$tag"; then :; fi
+    if t_bcd_multi "$tag"; then :; fi
+    if [ "$E2E_QUICK" != 1 ]; then
+        if t_e_health "$tag"; then :; fi
+        if t_f_reload "$tag"; then :; fi
+        if t_g_persist "$tag"; then :; fi
+    fi
+    stop_director
+    topo_down
+    e2e_log "=== $tag: done in $((SECONDS - t0)) s"
+}
+
+# ------------------------------------------------------------------ main
+
+mkdir -p "$E2E_WORK/files"
+if [ "$E2E_QUICK" = 1 ]; then
+    E2E_MEDIUM_MB=${E2E_MEDIUM_MB:-1}
+else
+    E2E_MEDIUM_MB=${E2E_MEDIUM_MB:-4}
+fi
+E2E_BIG_MB=${E2E_BIG_MB:-32}
+E2E_RATE=${E2E_RATE:-8M}
+head -c 32 /dev/urandom >"$E2E_WORK/files/small32.bin"
+head -c "$((E2E_MEDIUM_MB * 1024 * 1024))" /dev/urandom >"$E2E_WORK/files/medium.bin"
+[ "$E2E_QUICK" = 1 ] || head -c "$((E2E_BIG_MB * 1024 * 1024))" /dev/urandom >"$E2E_WORK/files/big.bin"
+
+e2e_log "lvs-rs e2e: modes [$E2E_MODES], directors [$E2E_DIRECTORS], LVS_BIN=$LVS_BIN, work $E2E_WORK"
+for MODE in $E2E_MODES; do
+    for KIND in $E2E_DIRECTORS; do
+        if [ "$KIND" = kernel ] && [ "$MODE" != nat ]; then
+            skip "[$MODE/kernel] the nftables stand-in director does NAT only"
+            continue
+        fi
+        if ! director_available "$KIND"; then
+            fail "[$MODE/$KIND] $(director_bin "$KIND") is missing (cargo build --release -p lvs-examples, or set LVS_BIN)"
+            continue
+        fi
+        if [ "$MODE" = tun ] && [ "$KIND" != kernel ] && [ ! -x "$LVS_BIN/lvs-ipip-decap" ]; then
+            fail "[$MODE/$KIND] $LVS_BIN/lvs-ipip-decap is missing: TUN real servers cannot decapsulate"
+            continue
+        fi
+        run_combo "$MODE" "$KIND"
+    done
+done
+
+if e2e_summary; then exit 0; else exit 1; fi
