@@ -17,6 +17,9 @@ cargo build -p lvs-core -p lvs-schedulers -p lvs-forwarding --target thumbv7em-n
 step "cargo test --workspace"
 cargo test --workspace
 
+step "fuzz corpus replay"
+cargo test --manifest-path fuzz/Cargo.toml --tests
+
 if [ -x tests/e2e/run.sh ]; then
   step "end-to-end tests in network namespaces"
   tests/e2e/run.sh
