@@ -17,6 +17,9 @@ cargo build -p lvs-core -p lvs-schedulers -p lvs-forwarding --target thumbv7em-n
 step "cargo test --workspace"
 cargo test --workspace
 
+step "fuzz corpus replay (stable: every seed and every crash ever found)"
+cargo test --manifest-path fuzz/Cargo.toml --tests
+
 step "end-to-end tests in network namespaces (real kernels; skips loudly without root)"
 cargo build --release -p lvs-examples
 tests/e2e/run.sh

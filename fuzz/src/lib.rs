@@ -1,0 +1,724 @@
+//! Fuzz target bodies for `lvs-forwarding`.
+//!
+//! Each target in `fuzz_targets/` is a one-line call into a function here, so that a stable
+//! `cargo test` (`tests/replay.rs`) can run the committed seeds and every crash found through
+//! exactly the same code. The bodies never return errors: an input that breaks an invariant
+//! panics (which libFuzzer reports as a crash).
+//!
+//! Inputs are decoded with [`Input`], a cursor that takes fixed-size fields off the front of
+//! the fuzzer's bytes (reading zeros once the bytes run out) and hands the rest over as the
+//! frame. The layouts are documented on each body and produced by [`build`] for the seeds.
+
+pub mod build;
+pub mod check;
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use check::{ICMP_CSUM, icmp_checksum_ok, ipv4_header_ok, l4_checksum_ok};
+use lvs_core::Instant;
+use lvs_forwarding::wire::{Frame, IpFamily, NdpKind, parse_frame};
+use lvs_forwarding::xform::{self, IcmpErrorKind, MAX_HEADROOM, TunnelKind, TunnelParams};
+use lvs_forwarding::{Director, DirectorConfig, IpCidr, Link, MacAddr, Verdict};
+
+/// A cursor over the fuzzer's bytes. Reads past the end yield zeros.
+pub struct Input<'a> {
+    data: &'a [u8],
+}
+
+impl<'a> Input<'a> {
+    /// A cursor at the start of `data`.
+    pub fn new(data: &'a [u8]) -> Self {
+        Input { data }
+    }
+
+    /// True when every byte was consumed.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// The next `n` bytes (fewer at the end).
+    pub fn take(&mut self, n: usize) -> &'a [u8] {
+        let n = n.min(self.data.len());
+        let (a, b) = self.data.split_at(n);
+        self.data = b;
+        a
+    }
+
+    /// A fixed-size field, zero-padded at the end of the input.
+    pub fn array<const N: usize>(&mut self) -> [u8; N] {
+        let mut a = [0u8; N];
+        let t = self.take(N);
+        a[..t.len()].copy_from_slice(t);
+        a
+    }
+
+    /// One byte.
+    pub fn u8(&mut self) -> u8 {
+        self.array::<1>()[0]
+    }
+
+    /// A big-endian u16.
+    pub fn u16(&mut self) -> u16 {
+        u16::from_be_bytes(self.array())
+    }
+
+    /// A big-endian u32.
+    pub fn u32(&mut self) -> u32 {
+        u32::from_be_bytes(self.array())
+    }
+
+    /// A MAC address.
+    pub fn mac(&mut self) -> MacAddr {
+        MacAddr(self.array())
+    }
+
+    /// 16 address bytes: an IPv6 address, or an IPv4 one from the first 4 bytes.
+    pub fn addr(&mut self, v6: bool) -> IpAddr {
+        let a: [u8; 16] = self.array();
+        if v6 {
+            IpAddr::V6(Ipv6Addr::from(a))
+        } else {
+            IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))
+        }
+    }
+
+    /// Everything left.
+    pub fn rest(self) -> &'a [u8] {
+        self.data
+    }
+}
+
+fn is_v6(f: &Frame) -> bool {
+    f.ip().is_some_and(|i| i.family() == IpFamily::V6)
+}
+
+/// Picks the family of an address for a frame: the frame's own, unless `sel` asks for the
+/// other one (1 time in 16) to exercise `FamilyMismatch`.
+fn pick_v6(f: &Frame, sel: u8) -> bool {
+    is_v6(f) ^ (sel & 0x0f == 0x0f)
+}
+
+/// The IP packet bytes of a parsed frame.
+fn ip_bytes<'b>(buf: &'b [u8], f: &Frame) -> &'b [u8] {
+    let ip = f.ip().expect("IP frame");
+    &buf[f.l3_offset..f.l3_offset + ip.total_len]
+}
+
+/// Asserts that the IP packets `before` and `after` differ only by a TTL / hop limit
+/// decrement (and, for IPv4, the header checksum that covers it).
+fn assert_only_ttl_changed(before: &[u8], after: &[u8], v6: bool) {
+    assert_eq!(before.len(), after.len(), "IP packet length changed");
+    let (ttl_at, csum) = if v6 { (7, 0..0) } else { (8, 10..12) };
+    assert_eq!(
+        after[ttl_at],
+        before[ttl_at].wrapping_sub(1),
+        "TTL not decremented"
+    );
+    for i in 0..before.len() {
+        if i != ttl_at && !csum.contains(&i) {
+            assert_eq!(before[i], after[i], "IP byte {i} changed");
+        }
+    }
+}
+
+// ----- parse -------------------------------------------------------------------------------
+
+/// `parse_frame` on arbitrary bytes: never panics, and every offset of an `Ok` frame lies
+/// inside the buffer.
+///
+/// Input: the frame.
+pub fn parse(data: &[u8]) {
+    let Ok(f) = parse_frame(data) else { return };
+    let l3 = f.l3_offset;
+    assert_eq!(l3, 14 + usize::from(f.vlan_len), "l3 offset vs VLAN tags");
+    assert!(l3 <= data.len());
+    if let Some(ip) = f.ip() {
+        let end = l3 + ip.total_len;
+        assert!(end <= data.len(), "IP packet beyond the buffer");
+        assert!(
+            ip.header_len <= ip.total_len,
+            "IP header longer than the packet"
+        );
+        assert_eq!(ip.l4_offset, l3 + ip.header_len);
+        if let Some(e) = f.embedded() {
+            assert!(
+                e.l3_offset >= ip.l4_offset + 8,
+                "quoted packet before ICMP header"
+            );
+            assert!(e.l3_offset <= end, "quoted packet after the packet");
+            assert_eq!(e.l4_offset, e.l3_offset + e.header_len);
+            assert_eq!(e.src.is_ipv6(), ip.src.is_ipv6(), "quoted family");
+        }
+        if f.ndp().is_some() {
+            assert!(ip.src.is_ipv6());
+        }
+    }
+    // Parsing is a pure function of the bytes, and a longer buffer with the same content
+    // parses the IP part the same way (Ethernet padding is ignored).
+    assert_eq!(parse_frame(data), Ok(f));
+}
+
+// ----- nat ---------------------------------------------------------------------------------
+
+/// VS/NAT rewrites.
+///
+/// Input: `op` (low 2 bits: request, reply, ICMP error in, ICMP error out; bit 7: pair the
+/// `Frame` with a truncated buffer), `fam` (see `pick_v6`), 16 address bytes, a port,
+/// a u16 cut length, then the frame.
+///
+/// Invariants: never panics; an `Err` leaves the buffer untouched; after an `Ok` on an
+/// honestly paired buffer the frame still parses, carries the new address and port where
+/// expected, its TTL went down by one, a valid IPv4 header / TCP / UDP checksum stays valid,
+/// and an ICMP message checksum is valid.
+pub fn nat(data: &[u8]) {
+    let mut inp = Input::new(data);
+    let op = inp.u8();
+    let fam = inp.u8();
+    let addr: [u8; 16] = inp.array();
+    let port = inp.u16();
+    let cut = usize::from(inp.u16());
+    let frame = inp.rest();
+    let Ok(f) = parse_frame(frame) else { return };
+    let v6 = pick_v6(&f, fam);
+    let new = SocketAddr::new(Input::new(&addr).addr(v6), port);
+    let honest = op & 0x80 == 0;
+    let mut buf = if honest {
+        frame.to_vec()
+    } else {
+        frame[..cut % (frame.len() + 1)].to_vec()
+    };
+    let before = buf.clone();
+    let r = match op & 3 {
+        0 => xform::nat_request(&mut buf, &f, new),
+        1 => xform::nat_reply(&mut buf, &f, new),
+        2 => xform::nat_icmp_error_in(&mut buf, &f, new),
+        _ => xform::nat_icmp_error_out(&mut buf, &f, new),
+    };
+    if r.is_err() {
+        assert_eq!(buf, before, "an Err modified the buffer: {r:?}");
+        return;
+    }
+    if !honest {
+        return;
+    }
+    let ip = *f.ip().expect("a rewrite succeeded on a non-IP frame");
+    let g = parse_frame(&buf).expect("a NAT-rewritten frame no longer parses");
+    let gip = g.ip().expect("IP after NAT");
+    assert_eq!(g.l3_offset, f.l3_offset);
+    assert_eq!(gip.total_len, ip.total_len);
+    assert_eq!(gip.ttl, ip.ttl - 1, "TTL not decremented");
+    if !ip.src.is_ipv6() && ipv4_header_ok(&before, f.l3_offset) {
+        assert!(
+            ipv4_header_ok(&buf, f.l3_offset),
+            "IPv4 header checksum broken"
+        );
+    }
+    match op & 3 {
+        0 | 1 => {
+            let (sp, dp) = g.ports().expect("ports after NAT");
+            let (osp, odp) = f.ports().expect("ports before NAT");
+            if op & 3 == 0 {
+                assert_eq!((gip.src, gip.dst), (ip.src, new.ip()));
+                assert_eq!((sp, dp), (osp, port));
+            } else {
+                assert_eq!((gip.src, gip.dst), (new.ip(), ip.dst));
+                assert_eq!((sp, dp), (port, odp));
+            }
+            if l4_checksum_ok(&before, &f) == Some(true) {
+                assert_eq!(l4_checksum_ok(&buf, &g), Some(true), "L4 checksum broken");
+            }
+        }
+        o => {
+            let e = f.embedded().expect("quoted packet before");
+            let ge = g.embedded().expect("quoted packet after the ICMP rewrite");
+            let (eps, epd) = e.ports.expect("quoted ports before");
+            let (gps, gpd) = ge.ports.expect("quoted ports after");
+            if o == 2 {
+                assert_eq!((gip.src, gip.dst), (ip.src, new.ip()));
+                assert_eq!((ge.src, ge.dst), (new.ip(), e.dst));
+                assert_eq!((gps, gpd), (port, epd));
+            } else {
+                assert_eq!((gip.src, gip.dst), (new.ip(), ip.dst));
+                assert_eq!((ge.src, ge.dst), (e.src, new.ip()));
+                assert_eq!((gps, gpd), (eps, port));
+            }
+            assert!(icmp_checksum_ok(&buf, &g), "{ICMP_CSUM}");
+            if !ip.src.is_ipv6() {
+                assert!(ipv4_header_ok(&buf, f.l3_offset), "outer IPv4 checksum");
+                assert!(ipv4_header_ok(&buf, ge.l3_offset), "quoted IPv4 checksum");
+            }
+        }
+    }
+}
+
+// ----- tun ---------------------------------------------------------------------------------
+
+/// VS/TUN: `encap` with arbitrary parameters and headroom, then `decap` of the result.
+///
+/// Input: `kind` (bit 0: GUE; bit 1: IPv6 outer; bit 7: mismatched outer families),
+/// GUE destination and source ports, source and destination MACs, outer source and
+/// destination addresses (16 bytes each), IP ID, headroom (0..=127), then the frame.
+///
+/// Invariants: never panics; an `Err` leaves the buffer untouched; after an `Ok`, `decap`
+/// finds the inner packet where it was, with its length and family, and the inner packet
+/// equals the original one but for the TTL decrement; outer TTL = inner TTL.
+pub fn tun(data: &[u8]) {
+    let mut inp = Input::new(data);
+    let sel = inp.u8();
+    let dst_port = inp.u16();
+    let src_port = inp.u16();
+    let src_mac = inp.mac();
+    let dst_mac = inp.mac();
+    let outer_v6 = sel & 2 != 0;
+    let outer_src = inp.addr(outer_v6);
+    let outer_dst = inp.addr(outer_v6 ^ (sel & 0x80 != 0));
+    let ip_id = inp.u16();
+    let headroom = usize::from(inp.u8() & 0x7f);
+    let frame = inp.rest();
+    let Ok(f) = parse_frame(frame) else { return };
+    let kind = if sel & 1 != 0 {
+        TunnelKind::Gue { dst_port, src_port }
+    } else {
+        TunnelKind::Ipip
+    };
+    let p = TunnelParams {
+        kind,
+        src_mac,
+        dst_mac,
+        outer_src,
+        outer_dst,
+        ip_id,
+    };
+    let mut buf = vec![0u8; headroom + frame.len()];
+    buf[headroom..].copy_from_slice(frame);
+    let before = buf.clone();
+    let r = xform::encap(&mut buf, headroom, frame.len(), &f, &p);
+    let (start, len) = match r {
+        Ok(x) => x,
+        Err(e) => {
+            assert_eq!(buf, before, "an Err modified the buffer: {e:?}");
+            return;
+        }
+    };
+    let ip = *f.ip().expect("encap succeeded on a non-IP frame");
+    assert!(start + len <= buf.len(), "encap result beyond the buffer");
+    let out = &buf[start..start + len];
+    let gue_port = match kind {
+        TunnelKind::Gue { dst_port, .. } => Some(dst_port),
+        TunnelKind::Ipip => None,
+    };
+    let d = xform::decap(out, gue_port).expect("decap of an encap result failed");
+    assert_eq!(
+        start + d.inner_offset,
+        headroom + f.l3_offset,
+        "inner offset"
+    );
+    assert_eq!(d.inner_len, ip.total_len, "inner length");
+    assert_eq!(d.family, ip.family(), "inner family");
+    let inner = &out[d.inner_offset..d.inner_offset + d.inner_len];
+    assert_only_ttl_changed(ip_bytes(frame, &f), inner, ip.src.is_ipv6());
+    let g = parse_frame(out).expect("outer frame parses");
+    assert_eq!(g.dst_mac, dst_mac);
+    assert_eq!(g.src_mac, src_mac);
+    let gip = g.ip().expect("outer IP");
+    assert_eq!((gip.src, gip.dst), (outer_src, outer_dst));
+    assert_eq!(gip.ttl, ip.ttl - 1, "outer TTL");
+    if !outer_v6 {
+        assert!(ipv4_header_ok(out, g.l3_offset), "outer IPv4 checksum");
+    }
+    if !ip.src.is_ipv6() && ipv4_header_ok(frame, f.l3_offset) {
+        assert!(ipv4_header_ok(inner, 0), "inner IPv4 checksum broken");
+    }
+    if outer_v6 && gue_port.is_some() {
+        assert_eq!(l4_checksum_ok(out, &g), Some(true), "GUE/IPv6 UDP checksum");
+    }
+}
+
+// ----- dr ----------------------------------------------------------------------------------
+
+/// VS/DR: `dr_forward`.
+///
+/// Input: `sel` (bit 7: pair the `Frame` with a truncated buffer), real-server MAC,
+/// director MAC, a u16 cut length, then the frame.
+///
+/// Invariants: never panics; an `Err` leaves the buffer untouched; after an `Ok` on an
+/// honest buffer, only the MACs and the TTL (and IPv4 header checksum) changed, the
+/// checksum stays valid if it was, and the frame still parses.
+pub fn dr(data: &[u8]) {
+    let mut inp = Input::new(data);
+    let sel = inp.u8();
+    let rs_mac = inp.mac();
+    let our_mac = inp.mac();
+    let cut = usize::from(inp.u16());
+    let frame = inp.rest();
+    let Ok(f) = parse_frame(frame) else { return };
+    let honest = sel & 0x80 == 0;
+    let mut buf = if honest {
+        frame.to_vec()
+    } else {
+        frame[..cut % (frame.len() + 1)].to_vec()
+    };
+    let before = buf.clone();
+    if let Err(e) = xform::dr_forward(&mut buf, &f, rs_mac, our_mac) {
+        assert_eq!(buf, before, "an Err modified the buffer: {e:?}");
+        return;
+    }
+    if !honest {
+        return;
+    }
+    let ip = *f.ip().expect("dr_forward succeeded on a non-IP frame");
+    let g = parse_frame(&buf).expect("a DR-forwarded frame no longer parses");
+    assert_eq!((g.dst_mac, g.src_mac), (rs_mac, our_mac));
+    assert_eq!(
+        &buf[12..f.l3_offset],
+        &frame[12..f.l3_offset],
+        "VLAN tags changed"
+    );
+    assert_only_ttl_changed(ip_bytes(frame, &f), ip_bytes(&buf, &g), ip.src.is_ipv6());
+    let end = f.l3_offset + ip.total_len;
+    assert_eq!(&buf[end..], &frame[end..], "Ethernet padding changed");
+    if !ip.src.is_ipv6() && ipv4_header_ok(frame, f.l3_offset) {
+        assert!(ipv4_header_ok(&buf, f.l3_offset), "IPv4 checksum broken");
+    }
+}
+
+// ----- icmp_gen ----------------------------------------------------------------------------
+
+/// Generated frames: ICMP errors, ARP reply / request, neighbour advertisement /
+/// solicitation.
+///
+/// Input: `op` (modulo 5: icmp_error, arp_reply, neighbor_advertisement, arp_request,
+/// neighbor_solicitation), `fam` (see `pick_v6`), error kind (modulo 3), MTU (u32), our
+/// MAC, two addresses (16 bytes each), output buffer length (u16, modulo 2049), then the
+/// frame.
+///
+/// Invariants: never panics; an `Ok(n)` has `n <= out.len()` and `out[..n]` parses into the
+/// expected message, with valid checksums, addressed back to the sender.
+pub fn icmp_gen(data: &[u8]) {
+    let mut inp = Input::new(data);
+    let op = inp.u8() % 5;
+    let fam = inp.u8();
+    let kind_sel = inp.u8() % 3;
+    let mtu = inp.u32();
+    let our_mac = inp.mac();
+    let a1: [u8; 16] = inp.array();
+    let a2: [u8; 16] = inp.array();
+    let out_len = usize::from(inp.u16()) % 2049;
+    let frame = inp.rest();
+    let mut out = vec![0u8; out_len];
+    match op {
+        3 => {
+            let (s, t) = (v4_of(&a1), v4_of(&a2));
+            if let Ok(n) = xform::arp_request(&mut out, our_mac, s, t) {
+                let g = parse_out(&out, n);
+                let a = g.arp().expect("ARP request parses as ARP");
+                assert!(a.is_request());
+                assert_eq!((a.sender_ip, a.target_ip, a.sender_mac), (s, t, our_mac));
+            }
+            return;
+        }
+        4 => {
+            let (s, t) = (Ipv6Addr::from(a1), Ipv6Addr::from(a2));
+            if let Ok(n) = xform::neighbor_solicitation(&mut out, our_mac, s, t) {
+                let g = parse_out(&out, n);
+                let nd = g.ndp().expect("NS parses as NDP");
+                assert_eq!(nd.kind, NdpKind::Solicitation);
+                assert_eq!((nd.target, nd.link_addr), (t, Some(our_mac)));
+                assert!(icmp_checksum_ok(&out[..n], &g), "{ICMP_CSUM}");
+            }
+            return;
+        }
+        _ => {}
+    }
+    let Ok(f) = parse_frame(frame) else { return };
+    match op {
+        0 => {
+            let kind = match kind_sel {
+                0 => IcmpErrorKind::TimeExceeded,
+                1 => IcmpErrorKind::PortUnreachable,
+                _ => IcmpErrorKind::FragNeeded { mtu },
+            };
+            let src_ip = Input::new(&a1).addr(pick_v6(&f, fam));
+            let Ok(n) = xform::icmp_error(frame, &f, kind, our_mac, src_ip, &mut out) else {
+                return;
+            };
+            let ip = f.ip().expect("icmp_error succeeded on a non-IP frame");
+            let g = parse_out(&out, n);
+            assert_eq!(g.vlan_len, f.vlan_len, "VLAN tags not kept");
+            assert_eq!((g.dst_mac, g.src_mac), (f.src_mac, our_mac));
+            let gip = g.ip().expect("ICMP error is IP");
+            assert_eq!(g.l3_offset + gip.total_len, n, "length");
+            assert_eq!((gip.src, gip.dst), (src_ip, ip.src));
+            let icmp = g.icmp().expect("ICMP error parses as ICMP");
+            let want = match (ip.src.is_ipv6(), kind) {
+                (false, IcmpErrorKind::TimeExceeded) => 11,
+                (false, _) => 3,
+                (true, IcmpErrorKind::TimeExceeded) => 3,
+                (true, IcmpErrorKind::PortUnreachable) => 1,
+                (true, IcmpErrorKind::FragNeeded { .. }) => 2,
+            };
+            assert_eq!(icmp.ty, want, "ICMP type");
+            let e = g.embedded().expect("quoted packet parses");
+            assert_eq!((e.src, e.dst, e.protocol), (ip.src, ip.dst, ip.protocol));
+            assert!(icmp_checksum_ok(&out[..n], &g), "{ICMP_CSUM}");
+            if !ip.src.is_ipv6() {
+                assert!(ipv4_header_ok(&out, g.l3_offset), "IPv4 checksum");
+                assert!(n - g.l3_offset <= 576, "IPv4 error longer than 576 bytes");
+            } else {
+                assert!(n - g.l3_offset <= 1280, "IPv6 error longer than 1280 bytes");
+            }
+        }
+        1 => {
+            let Ok(n) = xform::arp_reply(frame, &f, our_mac, &mut out) else {
+                return;
+            };
+            let q = f.arp().expect("arp_reply succeeded on a non-ARP frame");
+            let g = parse_out(&out, n);
+            assert_eq!(g.vlan_len, f.vlan_len, "VLAN tags not kept");
+            let a = g.arp().expect("ARP reply parses as ARP");
+            assert!(a.is_reply());
+            assert_eq!((a.sender_ip, a.target_ip), (q.target_ip, q.sender_ip));
+            assert_eq!((a.sender_mac, a.target_mac), (our_mac, q.sender_mac));
+            assert_eq!(g.dst_mac, q.sender_mac);
+        }
+        _ => {
+            let Ok(n) = xform::neighbor_advertisement(frame, &f, our_mac, &mut out) else {
+                return;
+            };
+            let q = f.ndp().expect("NA for a non-NS frame");
+            let g = parse_out(&out, n);
+            assert_eq!(g.vlan_len, f.vlan_len, "VLAN tags not kept");
+            let nd = g.ndp().expect("NA parses as NDP");
+            assert!(matches!(nd.kind, NdpKind::Advertisement { .. }));
+            assert_eq!((nd.target, nd.link_addr), (q.target, Some(our_mac)));
+            assert_eq!(g.ip().map(|i| i.ttl), Some(255), "NA hop limit");
+            assert!(icmp_checksum_ok(&out[..n], &g), "{ICMP_CSUM}");
+        }
+    }
+}
+
+fn v4_of(a: &[u8; 16]) -> Ipv4Addr {
+    Ipv4Addr::new(a[0], a[1], a[2], a[3])
+}
+
+fn parse_out(out: &[u8], n: usize) -> Frame {
+    assert!(
+        n <= out.len(),
+        "generated length {n} > buffer {}",
+        out.len()
+    );
+    parse_frame(&out[..n]).expect("a generated frame does not parse")
+}
+
+// ----- director ----------------------------------------------------------------------------
+
+/// Client-side MAC of the director (link 0).
+pub const DIRECTOR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0xd1];
+/// Real-server-side MAC of the director (link 1).
+pub const DIRECTOR_MAC_RS: [u8; 6] = [0x02, 0, 0, 0, 0, 0xd2];
+/// A client.
+pub const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
+/// A real server.
+pub const RS_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x52];
+/// IPv4 VIP.
+pub const VIP4: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 10);
+/// IPv6 VIP.
+pub const VIP6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xf, 0, 0, 0, 0, 0x10);
+/// IPv4 client (on link 0).
+pub const CLIENT4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+/// IPv6 client (on link 0).
+pub const CLIENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 2);
+/// IPv4 NAT real server (static neighbour, link 1).
+pub const RS4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 11);
+/// IPv6 NAT real server (static neighbour, link 1).
+pub const RS6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 5, 0, 0, 0, 0, 0x11);
+
+/// The services of the `director` target, `ipvsadm -S -n` style: for each family, TCP and
+/// UDP NAT (two / one real servers), IPIP TUN, GUE TUN, persistent DR, and a service with
+/// no real server (answered with port unreachable).
+pub fn director_rules() -> String {
+    let mut s = String::new();
+    for (v, rs) in [
+        (
+            "203.0.113.10",
+            [
+                "198.51.100.11",
+                "198.51.100.12",
+                "198.51.100.21",
+                "198.51.100.22",
+                "198.51.100.31",
+            ],
+        ),
+        (
+            "[2001:db8:f::10]",
+            [
+                "[2001:db8:5::11]",
+                "[2001:db8:5::12]",
+                "[2001:db8:5::21]",
+                "[2001:db8:5::22]",
+                "[2001:db8:5::31]",
+            ],
+        ),
+    ] {
+        s += &format!("-A -t {v}:80 -s rr\n");
+        s += &format!("-a -t {v}:80 -r {}:8080 -m -w 1\n", rs[0]);
+        s += &format!("-a -t {v}:80 -r {}:8080 -m -w 1\n", rs[1]);
+        s += &format!("-A -u {v}:53 -s rr\n");
+        s += &format!("-a -u {v}:53 -r {}:5353 -m -w 1\n", rs[0]);
+        s += &format!("-A -t {v}:81 -s rr\n");
+        s += &format!("-a -t {v}:81 -r {}:81 -i -w 1\n", rs[2]);
+        s += &format!("-A -u {v}:4500 -s rr\n");
+        s += &format!(
+            "-a -u {v}:4500 -r {}:4500 -i --tun-type gue --tun-port 6080 -w 1\n",
+            rs[3]
+        );
+        s += &format!("-A -t {v}:82 -s rr -p 300\n");
+        s += &format!("-a -t {v}:82 -r {}:82 -g -w 1\n", rs[4]);
+        s += &format!("-A -u {v}:83 -s rr\n");
+    }
+    s
+}
+
+/// The director of the `director` target: link 0 faces the clients (MTU 1500, gateways
+/// there), link 1 the real servers (MTU 1400, so big tunnelled packets are too big). Small
+/// tables so that they fill up.
+pub fn director_config() -> DirectorConfig {
+    let cidr = |s: &str| s.parse::<IpCidr>().expect("CIDR");
+    let mut cfg = DirectorConfig::single_link(
+        MacAddr(DIRECTOR_MAC),
+        &[cidr("192.0.2.1/24"), cidr("2001:db8:c::1/64")],
+    );
+    cfg.links.push(Link {
+        mac: MacAddr(DIRECTOR_MAC_RS),
+        addrs: vec![cidr("198.51.100.1/24"), cidr("2001:db8:5::1/64")],
+        mtu: 1400,
+    });
+    cfg.gateway_v4 = Some(Ipv4Addr::new(192, 0, 2, 254));
+    cfg.gateway_v6 = Some(Ipv6Addr::new(0x2001, 0xdb8, 0xc, 0, 0, 0, 0, 0xfe));
+    cfg.neighbors = vec![
+        (IpAddr::V4(RS4), MacAddr(RS_MAC)),
+        (IpAddr::V6(RS6), MacAddr(RS_MAC)),
+    ];
+    cfg.conn_capacity_v4 = 24;
+    cfg.conn_capacity_v6 = 24;
+    cfg.neighbor_capacity = 8;
+    cfg.hold_frames = 4;
+    cfg.hold_frame_size = 1600;
+    cfg.expire_budget = 8;
+    cfg
+}
+
+/// Headroom in front of each frame fed to the director (VS/TUN needs it).
+pub const DIRECTOR_HEADROOM: usize = MAX_HEADROOM + 14;
+
+/// Most frames per input.
+const MAX_STEPS: usize = 64;
+
+/// A [`Director`] fed a sequence of frames.
+///
+/// Input: a sequence of records `ctl, dt, len (u16 BE), frame[len]`. The time advances by
+/// `dt³` ms before the frame. `ctl` bits: 0 calls `on_timeout` first; 1 drains
+/// `poll_transmit` after; 2 gives `process` a short output buffer (`dt` bytes); 6..7 pick
+/// the link (0, 0, 1, or 2 which does not exist).
+///
+/// Invariants: never panics; the connection count stays within the table capacities; a
+/// frame that `parse_frame` rejects leaves the connection count unchanged; every frame the
+/// director forwards, replies or transmits lies in its buffer and parses.
+pub fn director(data: &[u8]) {
+    let mut d = Director::from_rules(director_config(), &director_rules())
+        .expect("the director rules load");
+    let cap = d.balancer().table_v4().capacity() + d.balancer().table_v6().capacity();
+    let mut now = Instant::from_secs(1000);
+    let mut inp = Input::new(data);
+    let mut buf = vec![0u8; DIRECTOR_HEADROOM + 2048];
+    let mut out = vec![0u8; 2048];
+    let mut steps = 0;
+    while !inp.is_empty() && steps < MAX_STEPS {
+        steps += 1;
+        let ctl = inp.u8();
+        let dt = inp.u8();
+        let len = usize::from(inp.u16()) % 2048;
+        let frame = inp.take(len);
+        let dt = u64::from(dt);
+        now = Instant::from_millis(now.as_millis() + dt * dt * dt);
+        if ctl & 1 != 0 {
+            d.on_timeout(now);
+            check_counts(&d, cap);
+        }
+        let link = match ctl >> 6 {
+            2 => 1,
+            3 => 2,
+            _ => 0,
+        };
+        let out_len = if ctl & 4 != 0 { dt as usize } else { out.len() };
+        buf[DIRECTOR_HEADROOM..DIRECTOR_HEADROOM + frame.len()].copy_from_slice(frame);
+        let parses = parse_frame(frame).is_ok();
+        let count = d.balancer().conn_count();
+        let v = d.process(
+            now,
+            link,
+            &mut buf,
+            DIRECTOR_HEADROOM,
+            frame.len(),
+            &mut out[..out_len],
+        );
+        check_counts(&d, cap);
+        if !parses {
+            assert_eq!(
+                d.balancer().conn_count(),
+                count,
+                "unparsable frame changed the table"
+            );
+            assert!(
+                matches!(v, Verdict::Drop(_)),
+                "unparsable frame not dropped: {v:?}"
+            );
+        }
+        match v {
+            Verdict::Forward { link, start, len } => {
+                assert!(link < 2, "forwarded to link {link}");
+                assert!(
+                    start + len <= buf.len(),
+                    "forwarded frame beyond the buffer"
+                );
+                parse_frame(&buf[start..start + len]).expect("a forwarded frame does not parse");
+            }
+            Verdict::Reply { link, len } => {
+                assert!(link < 2, "reply on link {link}");
+                parse_out(&out[..out_len], len);
+            }
+            Verdict::Held | Verdict::ToHost | Verdict::Drop(_) => {}
+        }
+        if ctl & 2 != 0 {
+            drain(&mut d, &mut out);
+        }
+    }
+    // Everything expires eventually; leftovers come out of poll_transmit.
+    d.on_timeout(Instant::from_millis(now.as_millis() + 3_600_000));
+    check_counts(&d, cap);
+    drain(&mut d, &mut out);
+}
+
+fn check_counts(d: &Director, cap: usize) {
+    let b = d.balancer();
+    assert!(
+        b.table_v4().len() <= b.table_v4().capacity(),
+        "IPv4 table over capacity"
+    );
+    assert!(
+        b.table_v6().len() <= b.table_v6().capacity(),
+        "IPv6 table over capacity"
+    );
+    assert!(b.conn_count() <= cap, "conn_count over capacity");
+}
+
+fn drain(d: &mut Director, out: &mut [u8]) {
+    for _ in 0..2 * 64 + 8 {
+        let Some((link, len)) = d.poll_transmit(out) else {
+            return;
+        };
+        assert!(link < 2, "poll_transmit on link {link}");
+        parse_out(out, len);
+    }
+    panic!("poll_transmit never ran dry");
+}
