@@ -22,6 +22,7 @@ pub use reload::{ReloadError, ReloadSummary};
 pub use verdict::{DropCounters, DropReason, Verdict};
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::net::{IpAddr, SocketAddr};
 
 use heapless::Deque;
@@ -71,6 +72,7 @@ pub struct Director {
     released: Deque<IpAddr, TX_QUEUE>,
     drops: DropCounters,
     ip_id: u16,
+    routes: Routes,
 }
 
 impl core::fmt::Debug for Director {
@@ -100,7 +102,6 @@ impl Director {
         let balancer = Balancer::new(cfg.conn_capacity_v4, cfg.conn_capacity_v6, cfg.seed);
         let hold = HoldQueue::new(cfg.hold_frames, cfg.hold_frame_size);
         Director {
-            cfg,
             balancer,
             neigh,
             hold,
@@ -108,6 +109,8 @@ impl Director {
             released: Deque::new(),
             drops: DropCounters::default(),
             ip_id: 1,
+            routes: Routes::new(&cfg),
+            cfg,
         }
     }
 
@@ -480,7 +483,7 @@ impl Director {
     /// Learn a client's MAC from its first packet when it is on-link, so
     /// that NAT replies to it need no ARP round trip.
     fn learn_on_link(&mut self, ip: IpAddr, mac: MacAddr, now: Instant) {
-        if !mac.is_multicast() && link_for(&self.cfg.links, &ip).is_some() {
+        if !mac.is_multicast() && self.routes.link_for(&ip).is_some() {
             if let Lookup::Unknown = self.neigh.lookup(ip, now) {
                 self.learn(ip, mac, now);
             } else {
@@ -764,18 +767,88 @@ impl Director {
     /// it, otherwise the gateway of its family.
     #[inline]
     fn route(&self, dst: &IpAddr) -> Option<Route> {
-        if let Some(link) = link_for(&self.cfg.links, dst) {
+        if let Some(link) = self.routes.link_for(dst) {
             return Some(Route {
                 link,
                 next_hop: *dst,
             });
         }
-        let gw = match dst {
-            IpAddr::V4(_) => self.cfg.gateway_v4.map(IpAddr::V4),
-            IpAddr::V6(_) => self.cfg.gateway_v6.map(IpAddr::V6),
-        }?;
-        let link = link_for(&self.cfg.links, &gw)?;
-        Some(Route { link, next_hop: gw })
+        match dst {
+            IpAddr::V4(_) => self.routes.gw_v4,
+            IpAddr::V6(_) => self.routes.gw_v6,
+        }
+    }
+}
+
+/// The on-link prefixes of every link, flattened per family and masked once
+/// at construction, with the gateways' routes resolved: `route` runs for
+/// every forwarded packet, and walking `links[].addrs[]` with
+/// `IpCidr::contains` (family match, mask from the prefix length, for each
+/// prefix of each link) was a good part of its cost. The configuration does
+/// not change after construction, so neither does this.
+#[derive(Debug)]
+struct Routes {
+    /// (network, mask, link), in link order then address order, so that
+    /// the first match is the link [`link_for`] would find.
+    v4: Vec<(u32, u32, usize)>,
+    v6: Vec<(u128, u128, usize)>,
+    gw_v4: Option<Route>,
+    gw_v6: Option<Route>,
+}
+
+impl Routes {
+    fn new(cfg: &DirectorConfig) -> Self {
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for (i, l) in cfg.links.iter().enumerate() {
+            for c in &l.addrs {
+                // The masks of IpCidr::contains.
+                match c.addr {
+                    IpAddr::V4(a) => {
+                        let p = u32::from(c.prefix.min(32));
+                        let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+                        v4.push((u32::from(a) & mask, mask, i));
+                    }
+                    IpAddr::V6(a) => {
+                        let p = u32::from(c.prefix.min(128));
+                        let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
+                        v6.push((u128::from(a) & mask, mask, i));
+                    }
+                }
+            }
+        }
+        let gw = |gw: Option<IpAddr>| {
+            let gw = gw?;
+            let link = link_for(&cfg.links, &gw)?;
+            Some(Route { link, next_hop: gw })
+        };
+        Routes {
+            v4,
+            v6,
+            gw_v4: gw(cfg.gateway_v4.map(IpAddr::V4)),
+            gw_v6: gw(cfg.gateway_v6.map(IpAddr::V6)),
+        }
+    }
+
+    /// Same answer as [`link_for`] on the configuration's links.
+    #[inline]
+    fn link_for(&self, ip: &IpAddr) -> Option<usize> {
+        match ip {
+            IpAddr::V4(a) => {
+                let a = u32::from(*a);
+                self.v4
+                    .iter()
+                    .find(|(net, mask, _)| a & mask == *net)
+                    .map(|r| r.2)
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(*a);
+                self.v6
+                    .iter()
+                    .find(|(net, mask, _)| a & mask == *net)
+                    .map(|r| r.2)
+            }
+        }
     }
 }
 
