@@ -924,8 +924,11 @@ impl<A: ConnAddr, S: AsRef<[Slot<A>]> + AsMut<[Slot<A>]>> ConnTable<A, S> {
     fn rearm(&mut self, i: usize, e: u64) {
         let c = &self.sl()[i].conn;
         let w = is_half_open(c) as usize;
-        let old = self.bucket(c.expires.as_millis());
+        let old_e = c.expires.as_millis();
         let new = self.bucket(e);
+        // Packets of a flow often come within the same millisecond: then the
+        // bucket is the same and need not be computed twice.
+        let old = if old_e == e { new } else { self.bucket(old_e) };
         self.sl_mut()[i].conn.expires = Instant::from_millis(e);
         if old == new {
             // Same list: order within a bucket does not matter for
