@@ -622,7 +622,7 @@ impl Director {
         let Some(frame) = buf.get_mut(start..start + len) else {
             return Verdict::Drop(DropReason::Malformed);
         };
-        match self.neigh.lookup(route.next_hop, now) {
+        match self.neigh.resolve(route.next_hop, now) {
             Lookup::Known(mac) => {
                 if set_macs(frame, mac, our).is_none() {
                     return Verdict::Drop(DropReason::Malformed);
