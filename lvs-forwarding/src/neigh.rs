@@ -99,6 +99,26 @@ pub enum Lookup {
 pub struct NeighborCache {
     map: HashMap<IpAddr, NeighState, SeededState>,
     capacity: usize,
+    /// Recent `Known` answers of [`resolve`](Self::resolve), direct-mapped
+    /// by the address's last bits: the next hops of forwarded packets are a
+    /// handful of real servers and gateways, and a hit here skips hashing
+    /// the address and probing the map. Emptied by every change to the map,
+    /// so it never answers differently from [`lookup`](Self::lookup).
+    memo: [Option<(IpAddr, MacAddr)>; MEMO_SLOTS],
+}
+
+/// Slots of [`NeighborCache`]'s memo (a power of two).
+const MEMO_SLOTS: usize = 8;
+
+/// The memo slot of an address: its last bits (cheap; addresses are
+/// chosen by the operator here, and a collision only costs a map lookup).
+#[inline(always)]
+fn memo_slot(ip: &IpAddr) -> usize {
+    let last = match ip {
+        IpAddr::V4(a) => a.octets()[3],
+        IpAddr::V6(a) => a.octets()[15],
+    };
+    usize::from(last) & (MEMO_SLOTS - 1)
 }
 
 impl NeighborCache {
@@ -107,7 +127,33 @@ impl NeighborCache {
         NeighborCache {
             map: HashMap::with_capacity_and_hasher(capacity.max(1), SeededState(seed)),
             capacity: capacity.max(1),
+            memo: [None; MEMO_SLOTS],
         }
+    }
+
+    /// Forget the memo: called by everything that changes the map.
+    #[inline]
+    fn changed(&mut self) {
+        self.memo = [None; MEMO_SLOTS];
+    }
+
+    /// [`lookup`](Self::lookup), remembering `Known` answers until the
+    /// cache next changes. `lookup` answers `Known(mac)` for an entry
+    /// whatever the time (a stale learned entry is still used), so a
+    /// remembered answer stays right as long as the map is unchanged.
+    #[inline]
+    pub fn resolve(&mut self, ip: IpAddr, now: Instant) -> Lookup {
+        let slot = memo_slot(&ip);
+        if let Some((m_ip, mac)) = self.memo[slot]
+            && m_ip == ip
+        {
+            return Lookup::Known(mac);
+        }
+        let r = self.lookup(ip, now);
+        if let Lookup::Known(mac) = r {
+            self.memo[slot] = Some((ip, mac));
+        }
+        r
     }
 
     /// Number of entries.
@@ -122,6 +168,7 @@ impl NeighborCache {
 
     /// Add a static entry (the embedder's `--neighbor IP=MAC`).
     pub fn add_static(&mut self, ip: IpAddr, mac: MacAddr) {
+        self.changed();
         if self.map.len() >= self.capacity && !self.map.contains_key(&ip) {
             self.evict_one();
         }
@@ -145,6 +192,7 @@ impl NeighborCache {
     /// Record that `ip` is at `mac` (from an ARP/NA, or any frame it sent).
     /// Returns true if this completed a pending resolution.
     pub fn learn(&mut self, ip: IpAddr, mac: MacAddr, now: Instant) -> bool {
+        self.changed();
         let until = Instant::from_millis(now.as_millis().saturating_add(REACHABLE_MS));
         match self.map.get_mut(&ip) {
             Some(NeighState::Static(_)) => false,
@@ -170,6 +218,7 @@ impl NeighborCache {
     /// every frame from a known neighbour).
     #[inline]
     pub fn refresh(&mut self, ip: IpAddr, mac: MacAddr, now: Instant) {
+        self.changed();
         if let Some(s @ NeighState::Reachable { .. }) = self.map.get_mut(&ip) {
             *s = NeighState::Reachable {
                 mac,
@@ -181,6 +230,7 @@ impl NeighborCache {
     /// Start resolving `ip` (the caller sends the first request now).
     /// Returns false if the cache has no room even after eviction.
     pub fn start(&mut self, ip: IpAddr, now: Instant) -> bool {
+        self.changed();
         if self.map.len() >= self.capacity && !self.map.contains_key(&ip) {
             self.evict_one();
         }
@@ -217,6 +267,7 @@ impl NeighborCache {
         mut resend: impl FnMut(IpAddr),
         mut give_up: impl FnMut(IpAddr),
     ) {
+        self.changed();
         let mut failed: heapless::Vec<IpAddr, 16> = heapless::Vec::new();
         for (ip, s) in self.map.iter_mut() {
             if let NeighState::Incomplete { probes, next_at } = s
@@ -243,6 +294,7 @@ impl NeighborCache {
     /// that, any non-static entry). Bounded by the capacity, and only paid
     /// when a new neighbour arrives in a full cache.
     fn evict_one(&mut self) {
+        self.changed();
         let victim = self
             .map
             .iter()
@@ -375,6 +427,35 @@ mod tests {
         IpAddr::V4(Ipv4Addr::new(198, 51, 100, n))
     }
     const M: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+
+    /// The memo of `resolve` never answers differently from `lookup`.
+    #[test]
+    fn resolve_follows_changes() {
+        let m2 = MacAddr([2, 0, 0, 0, 0, 2]);
+        let mut c = NeighborCache::new(2, 1);
+        let t = Instant::from_secs(1);
+        assert_eq!(c.resolve(ip(1), t), Lookup::Unknown);
+        c.learn(ip(1), M, t);
+        assert_eq!(c.resolve(ip(1), t), Lookup::Known(M));
+        // Same memo slot (last octet 9 = 1 + 8), different address.
+        assert_eq!(c.resolve(ip(9), t), Lookup::Unknown);
+        c.learn(ip(1), m2, t);
+        assert_eq!(c.resolve(ip(1), t), Lookup::Known(m2));
+        c.add_static(ip(9), M);
+        assert_eq!(c.resolve(ip(9), t), Lookup::Known(M));
+        // Full: learning a third address evicts ip(1), the learned one.
+        c.learn(ip(2), M, t);
+        assert_eq!(c.resolve(ip(1), t), c.lookup(ip(1), t));
+        assert_eq!(c.resolve(ip(1), t), Lookup::Unknown);
+        // Resolution started and given up.
+        assert!(c.start(ip(3), t) || c.lookup(ip(3), t) == Lookup::Unknown);
+        assert_eq!(c.resolve(ip(3), t), c.lookup(ip(3), t));
+        for s in 2..=5 {
+            c.on_timeout(Instant::from_secs(s), |_| {}, |_| {});
+        }
+        assert_eq!(c.resolve(ip(3), t), c.lookup(ip(3), t));
+        assert_eq!(c.resolve(ip(2), t), c.lookup(ip(2), t));
+    }
 
     #[test]
     fn resolve_retry_give_up() {

@@ -39,6 +39,9 @@ impl core::fmt::Display for ServicesError {
     }
 }
 
+/// Up to this many services, [`Services::find`] scans instead of bisecting.
+const FIND_SCAN_MAX: usize = 8;
+
 /// All virtual services of a balancer.
 #[derive(Debug, Default)]
 pub struct Services {
@@ -103,7 +106,16 @@ impl Services {
     }
 
     /// The service with this key.
+    #[inline]
     pub fn find(&self, key: &ServiceKey) -> Option<ServiceId> {
+        // A director usually has a few services. Then a scan with `==`
+        // (which stops at the first differing field) is cheaper than the
+        // binary search's full `Ord` comparisons of the keys; keys are
+        // unique, so both find the same entry. This runs for every new
+        // connection and every NAT reply (which is not for a VIP).
+        if self.index.len() <= FIND_SCAN_MAX {
+            return self.index.iter().find(|(k, _)| k == key).map(|e| e.1);
+        }
         self.index
             .binary_search_by(|(k, _)| k.cmp(key))
             .ok()
@@ -236,5 +248,26 @@ mod tests {
             Some(wild)
         );
         assert!(matches!(set.remove(&k), Err(ServicesError::NotFound(_))));
+    }
+
+    /// `find` scans small sets and bisects large ones: same answers.
+    #[test]
+    fn find_small_and_large() {
+        let mut set = Services::new();
+        let mut ids = Vec::new();
+        for n in 0..3 * FIND_SCAN_MAX as u16 {
+            // Added out of key order, so the index is really sorted by add.
+            let port = 1000 + (n * 7) % 50;
+            let key = ServiceConfig::tcp(sa(&alloc::format!("203.0.113.1:{port}")));
+            ids.push((key.key, set.add(key, Box::new(Never)).unwrap()));
+            for (k, id) in &ids {
+                assert_eq!(set.find(k), Some(*id));
+            }
+            let absent = ServiceKey::Addr {
+                protocol: Protocol::Udp,
+                vip: sa("203.0.113.1:1000"),
+            };
+            assert_eq!(set.find(&absent), None);
+        }
     }
 }

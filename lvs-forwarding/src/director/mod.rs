@@ -22,6 +22,7 @@ pub use reload::{ReloadError, ReloadSummary};
 pub use verdict::{DropCounters, DropReason, Verdict};
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::net::{IpAddr, SocketAddr};
 
 use heapless::Deque;
@@ -71,6 +72,7 @@ pub struct Director {
     released: Deque<IpAddr, TX_QUEUE>,
     drops: DropCounters,
     ip_id: u16,
+    routes: Routes,
 }
 
 impl core::fmt::Debug for Director {
@@ -100,7 +102,6 @@ impl Director {
         let balancer = Balancer::new(cfg.conn_capacity_v4, cfg.conn_capacity_v6, cfg.seed);
         let hold = HoldQueue::new(cfg.hold_frames, cfg.hold_frame_size);
         Director {
-            cfg,
             balancer,
             neigh,
             hold,
@@ -108,6 +109,8 @@ impl Director {
             released: Deque::new(),
             drops: DropCounters::default(),
             ip_id: 1,
+            routes: Routes::new(&cfg),
+            cfg,
         }
     }
 
@@ -243,6 +246,11 @@ impl Director {
     /// of queueing behind each other.
     pub fn process_batch(&mut self, now: Instant, items: &mut [BatchItem<'_>]) {
         for chunk in items.chunks_mut(BATCH_CHUNK) {
+            // One slot per frame, `None` for a frame whose bounds are bad
+            // (process_inner reports it before looking at the slot). The
+            // result is written straight into its slot and the second pass
+            // borrows it: a parsed frame is ~200 bytes, and moving it in
+            // and out again cost more than the parse itself saved.
             let mut parsed: [Option<Result<Frame, ParseError>>; BATCH_CHUNK] = [None; BATCH_CHUNK];
             for (slot, it) in parsed.iter_mut().zip(chunk.iter()) {
                 let Some(bytes) = it
@@ -252,17 +260,23 @@ impl Director {
                 else {
                     continue;
                 };
-                let f = parse_frame(bytes);
-                if let Ok(f) = &f
+                *slot = Some(parse_frame(bytes));
+                if let Some(Ok(f)) = slot
                     && let Some(info) = packet_info(f)
                 {
                     self.balancer.prefetch(&info);
                 }
-                *slot = Some(f);
             }
-            for (pre, it) in parsed.into_iter().zip(chunk.iter_mut()) {
-                it.verdict =
-                    self.process_parsed(now, it.link, it.buf, it.start, it.len, it.out, pre);
+            for (pre, it) in parsed.iter().zip(chunk.iter_mut()) {
+                it.verdict = self.process_parsed(
+                    now,
+                    it.link,
+                    it.buf,
+                    it.start,
+                    it.len,
+                    it.out,
+                    Some(pre.as_ref()),
+                );
             }
         }
     }
@@ -283,7 +297,11 @@ impl Director {
         self.process_parsed(now, link, buf, start, len, out, None)
     }
 
+    /// `pre`: `None` to parse here; `Some(parsed)` with what
+    /// [`process_batch`](Self::process_batch) parsed (`Some(None)` when its
+    /// bounds were bad, which process_inner finds out before using it).
     #[allow(clippy::too_many_arguments)]
+    #[inline]
     fn process_parsed(
         &mut self,
         now: Instant,
@@ -292,7 +310,7 @@ impl Director {
         start: usize,
         len: usize,
         out: &mut [u8],
-        pre: Option<Result<Frame, ParseError>>,
+        pre: Option<Option<&Result<Frame, ParseError>>>,
     ) -> Verdict {
         self.drops.frames_in += 1;
         let v = self.process_inner(now, link, buf, start, len, out, pre);
@@ -315,7 +333,7 @@ impl Director {
         start: usize,
         len: usize,
         out: &mut [u8],
-        pre: Option<Result<Frame, ParseError>>,
+        pre: Option<Option<&Result<Frame, ParseError>>>,
     ) -> Verdict {
         let Some(our_mac) = self.cfg.links.get(link).map(|l| l.mac) else {
             return Verdict::Drop(DropReason::BadLink);
@@ -326,16 +344,27 @@ impl Director {
         let Some(frame) = buf.get(start..end) else {
             return Verdict::Drop(DropReason::Malformed);
         };
-        let f = match pre.unwrap_or_else(|| parse_frame(frame)) {
-            Ok(f) => f,
-            Err(_) => return Verdict::Drop(DropReason::Malformed),
+        // The frame is borrowed, never moved: it is ~200 bytes, and every
+        // copy of it showed up as a memcpy per packet.
+        let parsed;
+        let res = match pre {
+            Some(Some(r)) => r,
+            // Unreachable: bounds that fail in process_batch fail above.
+            Some(None) => return Verdict::Drop(DropReason::Malformed),
+            None => {
+                parsed = parse_frame(frame);
+                &parsed
+            }
+        };
+        let Ok(f) = res else {
+            return Verdict::Drop(DropReason::Malformed);
         };
         if f.dst_mac != our_mac && !f.dst_mac.is_multicast() {
             return Verdict::ToHost;
         }
         match &f.l3 {
-            L3::Arp(_) => self.arp(now, link, frame, &f, out),
-            L3::Ip(ip) => self.ip(now, link, buf, start, len, &f, ip, out),
+            L3::Arp(_) => self.arp(now, link, frame, f, out),
+            L3::Ip(ip) => self.ip(now, link, buf, start, len, f, ip, out),
             L3::Other => Verdict::ToHost,
         }
     }
@@ -454,7 +483,7 @@ impl Director {
     /// Learn a client's MAC from its first packet when it is on-link, so
     /// that NAT replies to it need no ARP round trip.
     fn learn_on_link(&mut self, ip: IpAddr, mac: MacAddr, now: Instant) {
-        if !mac.is_multicast() && link_for(&self.cfg.links, &ip).is_some() {
+        if !mac.is_multicast() && self.routes.link_for(&ip).is_some() {
             if let Lookup::Unknown = self.neigh.lookup(ip, now) {
                 self.learn(ip, mac, now);
             } else {
@@ -593,7 +622,7 @@ impl Director {
         let Some(frame) = buf.get_mut(start..start + len) else {
             return Verdict::Drop(DropReason::Malformed);
         };
-        match self.neigh.lookup(route.next_hop, now) {
+        match self.neigh.resolve(route.next_hop, now) {
             Lookup::Known(mac) => {
                 if set_macs(frame, mac, our).is_none() {
                     return Verdict::Drop(DropReason::Malformed);
@@ -738,18 +767,88 @@ impl Director {
     /// it, otherwise the gateway of its family.
     #[inline]
     fn route(&self, dst: &IpAddr) -> Option<Route> {
-        if let Some(link) = link_for(&self.cfg.links, dst) {
+        if let Some(link) = self.routes.link_for(dst) {
             return Some(Route {
                 link,
                 next_hop: *dst,
             });
         }
-        let gw = match dst {
-            IpAddr::V4(_) => self.cfg.gateway_v4.map(IpAddr::V4),
-            IpAddr::V6(_) => self.cfg.gateway_v6.map(IpAddr::V6),
-        }?;
-        let link = link_for(&self.cfg.links, &gw)?;
-        Some(Route { link, next_hop: gw })
+        match dst {
+            IpAddr::V4(_) => self.routes.gw_v4,
+            IpAddr::V6(_) => self.routes.gw_v6,
+        }
+    }
+}
+
+/// The on-link prefixes of every link, flattened per family and masked once
+/// at construction, with the gateways' routes resolved: `route` runs for
+/// every forwarded packet, and walking `links[].addrs[]` with
+/// `IpCidr::contains` (family match, mask from the prefix length, for each
+/// prefix of each link) was a good part of its cost. The configuration does
+/// not change after construction, so neither does this.
+#[derive(Debug)]
+struct Routes {
+    /// (network, mask, link), in link order then address order, so that
+    /// the first match is the link [`link_for`] would find.
+    v4: Vec<(u32, u32, usize)>,
+    v6: Vec<(u128, u128, usize)>,
+    gw_v4: Option<Route>,
+    gw_v6: Option<Route>,
+}
+
+impl Routes {
+    fn new(cfg: &DirectorConfig) -> Self {
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for (i, l) in cfg.links.iter().enumerate() {
+            for c in &l.addrs {
+                // The masks of IpCidr::contains.
+                match c.addr {
+                    IpAddr::V4(a) => {
+                        let p = u32::from(c.prefix.min(32));
+                        let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+                        v4.push((u32::from(a) & mask, mask, i));
+                    }
+                    IpAddr::V6(a) => {
+                        let p = u32::from(c.prefix.min(128));
+                        let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
+                        v6.push((u128::from(a) & mask, mask, i));
+                    }
+                }
+            }
+        }
+        let gw = |gw: Option<IpAddr>| {
+            let gw = gw?;
+            let link = link_for(&cfg.links, &gw)?;
+            Some(Route { link, next_hop: gw })
+        };
+        Routes {
+            v4,
+            v6,
+            gw_v4: gw(cfg.gateway_v4.map(IpAddr::V4)),
+            gw_v6: gw(cfg.gateway_v6.map(IpAddr::V6)),
+        }
+    }
+
+    /// Same answer as [`link_for`] on the configuration's links.
+    #[inline]
+    fn link_for(&self, ip: &IpAddr) -> Option<usize> {
+        match ip {
+            IpAddr::V4(a) => {
+                let a = u32::from(*a);
+                self.v4
+                    .iter()
+                    .find(|(net, mask, _)| a & mask == *net)
+                    .map(|r| r.2)
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(*a);
+                self.v6
+                    .iter()
+                    .find(|(net, mask, _)| a & mask == *net)
+                    .map(|r| r.2)
+            }
+        }
     }
 }
 

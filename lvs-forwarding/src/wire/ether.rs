@@ -4,7 +4,7 @@
 //! on (DR) or answers on it (ARP, ICMP), so the tags are part of the frame it rewrites in
 //! place. The parser reports how many bytes of tags there are and where layer 3 starts.
 
-use super::{Layer, ParseError, arr6, be16, truncated};
+use super::{Layer, ParseError, be16, be16_at, truncated};
 use core::fmt;
 
 /// A 48-bit IEEE MAC address.
@@ -74,12 +74,13 @@ impl EthernetHeader {
     /// Parses the Ethernet header at the start of `frame`.
     #[inline]
     pub fn parse(frame: &[u8]) -> Result<EthernetHeader, ParseError> {
-        let dst = arr6(frame, 0);
-        let src = arr6(frame, 6);
-        let et = be16(frame, 12);
-        let (Some(dst), Some(src), Some(mut ethertype)) = (dst, src, et) else {
+        // The 14-byte header as an array: no bounds check per field.
+        let Some(h) = frame.first_chunk::<HEADER_LEN>() else {
             return Err(truncated(Layer::Ethernet, HEADER_LEN, frame.len()));
         };
+        let dst = [h[0], h[1], h[2], h[3], h[4], h[5]];
+        let src = [h[6], h[7], h[8], h[9], h[10], h[11]];
+        let mut ethertype = be16_at(h, 12);
         let mut off = HEADER_LEN;
         let mut tags = 0;
         while ethertype == ETHERTYPE_VLAN || ethertype == ETHERTYPE_QINQ {

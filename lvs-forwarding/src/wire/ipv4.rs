@@ -4,7 +4,7 @@
 //! [`Ipv4Header::parse_quoted`] is for the header quoted inside an ICMP error, where the
 //! packet behind it is truncated by design and only the header itself must be present.
 
-use super::{Layer, ParseError, arr4, be16, byte, truncated};
+use super::{Layer, ParseError, arr4_at, be16_at, byte, truncated};
 use core::net::Ipv4Addr;
 
 /// Minimum (option-less) IPv4 header length.
@@ -97,24 +97,26 @@ impl Ipv4Header {
         if buf.len() < header_len {
             return Err(truncated(Layer::Ipv4, header_len, buf.len()));
         }
-        let get = || -> Option<Ipv4Header> {
-            let frag = be16(buf, OFF_FRAG)?;
-            Some(Ipv4Header {
-                src: Ipv4Addr::from(arr4(buf, OFF_SRC)?),
-                dst: Ipv4Addr::from(arr4(buf, OFF_DST)?),
-                ttl: byte(buf, OFF_TTL)?,
-                tos: byte(buf, OFF_TOS)?,
-                total_len: be16(buf, OFF_TOTAL_LEN)?,
-                header_len,
-                id: be16(buf, OFF_ID)?,
-                dont_fragment: frag & FLAG_DF != 0,
-                more_fragments: frag & FLAG_MF != 0,
-                frag_offset: (frag & 0x1fff) << 3,
-                protocol: byte(buf, OFF_PROTO)?,
-                checksum: be16(buf, OFF_CHECKSUM)?,
-            })
+        // header_len >= MIN_HEADER_LEN bytes are there: read the fixed part
+        // as an array, so that no field needs its own bounds check.
+        let Some(h) = buf.first_chunk::<MIN_HEADER_LEN>() else {
+            return Err(truncated(Layer::Ipv4, header_len, buf.len()));
         };
-        get().ok_or_else(|| truncated(Layer::Ipv4, header_len, buf.len()))
+        let frag = be16_at(h, OFF_FRAG);
+        Ok(Ipv4Header {
+            src: Ipv4Addr::from(arr4_at(h, OFF_SRC)),
+            dst: Ipv4Addr::from(arr4_at(h, OFF_DST)),
+            ttl: h[OFF_TTL],
+            tos: h[OFF_TOS],
+            total_len: be16_at(h, OFF_TOTAL_LEN),
+            header_len,
+            id: be16_at(h, OFF_ID),
+            dont_fragment: frag & FLAG_DF != 0,
+            more_fragments: frag & FLAG_MF != 0,
+            frag_offset: (frag & 0x1fff) << 3,
+            protocol: h[OFF_PROTO],
+            checksum: be16_at(h, OFF_CHECKSUM),
+        })
     }
 }
 

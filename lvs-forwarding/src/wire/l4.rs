@@ -3,7 +3,7 @@
 //! Only what connection tracking and NAT need is read: ports, TCP flags, and where the
 //! checksum sits. The payload is never touched.
 
-use super::{Layer, ParseError, be16, byte, truncated};
+use super::{Layer, ParseError, be16_at, truncated};
 use core::fmt;
 
 /// Offset of the checksum inside a TCP header.
@@ -93,19 +93,19 @@ impl TcpHeader {
     /// be checked against it).
     #[inline]
     pub fn parse(seg: &[u8]) -> Result<TcpHeader, ParseError> {
-        if seg.len() < TCP_MIN_HEADER_LEN {
+        // The fixed 20 bytes as an array: no bounds check per field.
+        let Some(h) = seg.first_chunk::<TCP_MIN_HEADER_LEN>() else {
             return Err(truncated(Layer::Tcp, TCP_MIN_HEADER_LEN, seg.len()));
-        }
-        let tr = || truncated(Layer::Tcp, TCP_MIN_HEADER_LEN, seg.len());
-        let doff = byte(seg, 12).ok_or_else(tr)? >> 4;
+        };
+        let doff = h[12] >> 4;
         let header_len = usize::from(doff) * 4;
         if doff < 5 || header_len > seg.len() {
             return Err(ParseError::BadTcpDataOffset(doff));
         }
         Ok(TcpHeader {
-            src_port: be16(seg, 0).ok_or_else(tr)?,
-            dst_port: be16(seg, 2).ok_or_else(tr)?,
-            flags: TcpFlags(byte(seg, 13).ok_or_else(tr)?),
+            src_port: be16_at(h, 0),
+            dst_port: be16_at(h, 2),
+            flags: TcpFlags(h[13]),
             header_len,
         })
     }
@@ -128,19 +128,19 @@ impl UdpHeader {
     /// Parses a UDP header at the start of `seg` (the whole IP payload).
     #[inline]
     pub fn parse(seg: &[u8]) -> Result<UdpHeader, ParseError> {
-        let tr = || truncated(Layer::Udp, UDP_HEADER_LEN, seg.len());
-        if seg.len() < UDP_HEADER_LEN {
-            return Err(tr());
-        }
-        let len = be16(seg, UDP_OFF_LEN).ok_or_else(tr)?;
+        // The 8-byte header as an array: no bounds check per field.
+        let Some(h) = seg.first_chunk::<UDP_HEADER_LEN>() else {
+            return Err(truncated(Layer::Udp, UDP_HEADER_LEN, seg.len()));
+        };
+        let len = be16_at(h, UDP_OFF_LEN);
         if usize::from(len) < UDP_HEADER_LEN || usize::from(len) > seg.len() {
             return Err(ParseError::BadUdpLength(len));
         }
         Ok(UdpHeader {
-            src_port: be16(seg, 0).ok_or_else(tr)?,
-            dst_port: be16(seg, 2).ok_or_else(tr)?,
+            src_port: be16_at(h, 0),
+            dst_port: be16_at(h, 2),
             len,
-            checksum: be16(seg, UDP_OFF_CHECKSUM).ok_or_else(tr)?,
+            checksum: be16_at(h, UDP_OFF_CHECKSUM),
         })
     }
 }

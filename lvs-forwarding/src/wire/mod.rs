@@ -146,6 +146,19 @@ pub(crate) fn be32(b: &[u8], off: usize) -> Option<u32> {
     Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }
 
+/// Big-endian u16 at a constant offset of a fixed-size header: with the
+/// offset known at compile time the bounds check disappears.
+#[inline(always)]
+pub(crate) fn be16_at<const N: usize>(h: &[u8; N], off: usize) -> u16 {
+    u16::from_be_bytes([h[off], h[off + 1]])
+}
+
+/// Four bytes at a constant offset of a fixed-size header (see [`be16_at`]).
+#[inline(always)]
+pub(crate) fn arr4_at<const N: usize>(h: &[u8; N], off: usize) -> [u8; 4] {
+    [h[off], h[off + 1], h[off + 2], h[off + 3]]
+}
+
 #[inline(always)]
 pub(crate) fn byte(b: &[u8], off: usize) -> Option<u8> {
     b.get(off).copied()

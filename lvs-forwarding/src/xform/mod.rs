@@ -122,6 +122,7 @@ pub fn check_mtu(f: &Frame, link_mtu: u32, overhead: usize) -> Result<MtuVerdict
 
 /// Checked access to the IP part of `f` within `buf`: returns the IP info and the end
 /// offset of the IP packet, after checking it fits.
+#[inline]
 pub(crate) fn ip_in<'f>(buf: &[u8], f: &'f Frame) -> Result<(&'f IpInfo, usize), XformError> {
     let ip = f.ip().ok_or(XformError::NotIp)?;
     let end = f
@@ -141,6 +142,7 @@ pub(crate) fn ip_in<'f>(buf: &[u8], f: &'f Frame) -> Result<(&'f IpInfo, usize),
 
 /// Reads the TTL / hop limit at `l3` and fails with [`XformError::TtlExpired`] if it is
 /// 1 or less.
+#[inline]
 pub(crate) fn check_ttl(buf: &[u8], l3: usize, fam: IpFamily) -> Result<(), XformError> {
     let off = match fam {
         IpFamily::V4 => ipv4::OFF_TTL,
@@ -155,6 +157,7 @@ pub(crate) fn check_ttl(buf: &[u8], l3: usize, fam: IpFamily) -> Result<(), Xfor
 
 /// Decrements the TTL / hop limit at `l3` (already checked by [`check_ttl`]) and patches
 /// the IPv4 header checksum incrementally. Returns the new TTL.
+#[inline]
 pub(crate) fn dec_ttl(buf: &mut [u8], l3: usize, fam: IpFamily) -> Result<u8, XformError> {
     match fam {
         IpFamily::V4 => {

@@ -103,17 +103,43 @@ fn rewrite(buf: &mut [u8], f: &Frame, side: Side, new: SocketAddr) -> Result<(),
     let old_port = be16(buf, port_at).ok_or(XformError::Malformed)?;
     let l4_csum = be16(buf, csum_at).ok_or(XformError::Malformed)?;
     // Everything is validated; from here on the writes cannot fail on bounds.
-    let (old, newb, len) = swap_addr(buf, l3 + addr_off(fam, side), &new.ip())?;
-    if fam == IpFamily::V4 {
-        let c = be16(buf, l3 + ipv4::OFF_CHECKSUM).ok_or(XformError::Malformed)?;
-        let c = checksum::update_bytes(c, &old[..4], &newb[..4]);
-        put16(buf, l3 + ipv4::OFF_CHECKSUM, c).ok_or(XformError::Malformed)?;
-    }
+    // The address is swapped per family as a u32 / [u8; 16] (not through a
+    // zero-padded 16-byte array pair): the checksum updates are the same
+    // 16-bit steps in the same order as `update_bytes` over the bytes, so
+    // the results are bit for bit what they were.
+    let at = l3 + addr_off(fam, side);
+    let l4_addr_csum = match new.ip() {
+        IpAddr::V4(a) => {
+            let field: &mut [u8; 4] = buf
+                .get_mut(at..at + 4)
+                .and_then(|b| b.try_into().ok())
+                .ok_or(XformError::Malformed)?;
+            let old = u32::from_be_bytes(*field);
+            *field = a.octets();
+            let new = a.to_bits();
+            let c = be16(buf, l3 + ipv4::OFF_CHECKSUM).ok_or(XformError::Malformed)?;
+            put16(
+                buf,
+                l3 + ipv4::OFF_CHECKSUM,
+                checksum::update32(c, old, new),
+            )
+            .ok_or(XformError::Malformed)?;
+            checksum::update32(l4_csum, old, new)
+        }
+        IpAddr::V6(a) => {
+            let field: &mut [u8; 16] = buf
+                .get_mut(at..at + 16)
+                .and_then(|b| b.try_into().ok())
+                .ok_or(XformError::Malformed)?;
+            let old = *field;
+            *field = a.octets();
+            checksum::update_bytes(l4_csum, &old, &a.octets())
+        }
+    };
     put16(buf, port_at, new.port()).ok_or(XformError::Malformed)?;
     let skip = is_udp && l4_csum == 0 && fam == IpFamily::V4;
     if !skip {
-        let mut c = checksum::update_bytes(l4_csum, &old[..len], &newb[..len]);
-        c = checksum::update16(c, old_port, new.port());
+        let mut c = checksum::update16(l4_addr_csum, old_port, new.port());
         if is_udp && c == 0 {
             c = 0xffff;
         }
