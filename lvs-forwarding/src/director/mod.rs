@@ -14,7 +14,11 @@
 //! every table, queue and buffer is sized at construction.
 
 mod config;
+mod forward;
+mod icmp_in;
+mod neighbors;
 mod reload;
+mod route;
 mod verdict;
 
 pub use config::{AddrParseError, DirectorConfig, IpCidr, Link};
@@ -22,22 +26,18 @@ pub use reload::{ReloadError, ReloadSummary};
 pub use verdict::{DropCounters, DropReason, Verdict};
 
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::net::{IpAddr, SocketAddr};
 
 use heapless::Deque;
-use lvs_core::balancer::{Balancer, Method, Miss, PacketInfo, Target};
+use lvs_core::balancer::{Balancer, Miss, PacketInfo};
 use lvs_core::config::listing::{ListOptions, write_listing};
-use lvs_core::{Instant, Protocol, TunnelType};
+use lvs_core::{Instant, Protocol};
 
-use crate::neigh::{HoldQueue, Lookup, NeighborCache};
-use crate::wire::{Frame, IpFamily, IpInfo, L3, L4, MacAddr, ParseError, icmp, parse_frame};
-use crate::xform::{
-    self, MtuVerdict, TunnelKind, TunnelParams, XformError, arp_reply, arp_request, encap,
-    icmp_frag_needed, icmp_port_unreachable, icmp_time_exceeded, nat_icmp_error_in,
-    nat_icmp_error_out, nat_reply, nat_request, neighbor_advertisement, neighbor_solicitation,
-    tunnel_mtu_check,
-};
+use crate::neigh::{HoldQueue, NeighborCache};
+use crate::wire::{Frame, IpInfo, L3, L4, ParseError, parse_frame};
+
+use crate::xform::{icmp_port_unreachable, nat_reply};
+use route::{Routes, link_for};
 
 /// Neighbour requests and released next hops waiting for `poll_transmit`.
 const TX_QUEUE: usize = 64;
@@ -83,13 +83,6 @@ impl core::fmt::Debug for Director {
             .field("drops", &self.drops.total())
             .finish()
     }
-}
-
-/// Where a packet leaves: link, next hop.
-#[derive(Debug, Clone, Copy)]
-struct Route {
-    link: usize,
-    next_hop: IpAddr,
 }
 
 impl Director {
@@ -186,54 +179,6 @@ impl Director {
                 }
             },
         );
-    }
-
-    /// A frame the Director wants to send by itself: a neighbour request, or
-    /// a held frame whose next hop is now known. Returns `(link, len)` of the
-    /// frame written to `out`, or `None` when there is nothing to send.
-    pub fn poll_transmit(&mut self, out: &mut [u8]) -> Option<(usize, usize)> {
-        while let Some((ip, link)) = self.requests.pop_front() {
-            if let Some(len) = self.neighbor_request(ip, link, out) {
-                self.drops.generated += 1;
-                return Some((link, len));
-            }
-        }
-        while let Some(ip) = self.released.front().copied() {
-            let Some((link, len)) = self.hold.pop_for(ip, out) else {
-                self.released.pop_front();
-                continue;
-            };
-            let mac = match self.neigh.lookup(ip, Instant::ZERO) {
-                Lookup::Known(m) => m,
-                _ => {
-                    self.drops.count(DropReason::NeighborUnreachable);
-                    continue;
-                }
-            };
-            let Some(l) = self.cfg.links.get(link) else {
-                continue;
-            };
-            if set_macs(&mut out[..len], mac, l.mac).is_none() {
-                continue;
-            }
-            self.drops.forwarded += 1;
-            return Some((link, len));
-        }
-        None
-    }
-
-    fn neighbor_request(&self, ip: IpAddr, link: usize, out: &mut [u8]) -> Option<usize> {
-        let l = self.cfg.links.get(link)?;
-        let src = l
-            .addrs
-            .iter()
-            .find(|c| c.contains(&ip))
-            .or_else(|| l.addrs.iter().find(|c| c.addr.is_ipv4() == ip.is_ipv4()))?;
-        match (src.addr, ip) {
-            (IpAddr::V4(s), IpAddr::V4(t)) => arp_request(out, l.mac, s, t).ok(),
-            (IpAddr::V6(s), IpAddr::V6(t)) => neighbor_solicitation(out, l.mac, s, t).ok(),
-            _ => None,
-        }
     }
 
     // ----- frames ----------------------------------------------------------
@@ -369,48 +314,6 @@ impl Director {
         }
     }
 
-    fn owns(&self, ip: &IpAddr) -> bool {
-        self.balancer.services().is_vip(*ip)
-            || self
-                .cfg
-                .links
-                .iter()
-                .any(|l| l.addrs.iter().any(|c| c.addr == *ip))
-    }
-
-    fn arp(
-        &mut self,
-        now: Instant,
-        link: usize,
-        frame: &[u8],
-        f: &Frame,
-        out: &mut [u8],
-    ) -> Verdict {
-        let Some(a) = f.arp().copied() else {
-            return Verdict::ToHost;
-        };
-        let sender = IpAddr::V4(a.sender_ip);
-        let target = IpAddr::V4(a.target_ip);
-        let for_us = self.owns(&target);
-        if (a.is_reply() || for_us) && !a.sender_ip.is_unspecified() {
-            self.learn(sender, a.sender_mac, now);
-        }
-        if a.is_request() && for_us {
-            let mac = self.cfg.links[link].mac;
-            return match arp_reply(frame, f, mac, out) {
-                Ok(len) => Verdict::Reply { link, len },
-                Err(_) => Verdict::Drop(DropReason::OutputTooSmall),
-            };
-        }
-        Verdict::ToHost
-    }
-
-    fn learn(&mut self, ip: IpAddr, mac: MacAddr, now: Instant) {
-        if self.neigh.learn(ip, mac, now) {
-            let _ = self.released.push_back(ip);
-        }
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn ip(
         &mut self,
@@ -479,377 +382,6 @@ impl Director {
             Err(_) => Verdict::Drop(DropReason::Unforwardable),
         }
     }
-
-    /// Learn a client's MAC from its first packet when it is on-link, so
-    /// that NAT replies to it need no ARP round trip.
-    fn learn_on_link(&mut self, ip: IpAddr, mac: MacAddr, now: Instant) {
-        if !mac.is_multicast() && self.routes.link_for(&ip).is_some() {
-            if let Lookup::Unknown = self.neigh.lookup(ip, now) {
-                self.learn(ip, mac, now);
-            } else {
-                self.neigh.refresh(ip, mac, now);
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn transmit(
-        &mut self,
-        now: Instant,
-        buf: &mut [u8],
-        start: usize,
-        len: usize,
-        f: &Frame,
-        ip: &IpInfo,
-        t: &Target,
-        out: &mut [u8],
-        in_link: usize,
-    ) -> Verdict {
-        let rs = t.real_server;
-        match t.method {
-            Method::Masquerade => {
-                let Some(frame) = buf.get_mut(start..start + len) else {
-                    return Verdict::Drop(DropReason::Malformed);
-                };
-                match nat_request(frame, f, rs) {
-                    Ok(()) => self.finish(now, rs.ip(), buf, start, len),
-                    Err(e) => self.xform_failed(e, buf, start, len, f, in_link, out),
-                }
-            }
-            Method::DirectRoute => {
-                let Some(frame) = buf.get_mut(start..start + len) else {
-                    return Verdict::Drop(DropReason::Malformed);
-                };
-                let our = self.cfg.links[in_link].mac;
-                match xform::dr_forward(frame, f, MacAddr::ZERO, our) {
-                    // DR needs the real server on-link: it is its own next hop.
-                    Ok(()) => self.finish(now, rs.ip(), buf, start, len),
-                    Err(e) => self.xform_failed(e, buf, start, len, f, in_link, out),
-                }
-            }
-            Method::Tunnel => self.tunnel(now, buf, start, len, f, ip, t, out, in_link),
-            Method::Local => Verdict::ToHost,
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn tunnel(
-        &mut self,
-        now: Instant,
-        buf: &mut [u8],
-        start: usize,
-        len: usize,
-        f: &Frame,
-        ip: &IpInfo,
-        t: &Target,
-        out: &mut [u8],
-        in_link: usize,
-    ) -> Verdict {
-        let rs_ip = t.real_server.ip();
-        let Some(route) = self.route(&rs_ip) else {
-            return Verdict::Drop(DropReason::NoRoute);
-        };
-        let link = &self.cfg.links[route.link];
-        let Some(src) = link
-            .addrs
-            .iter()
-            .find(|c| c.addr.is_ipv4() == rs_ip.is_ipv4())
-            .map(|c| c.addr)
-        else {
-            return Verdict::Drop(DropReason::NoRoute);
-        };
-        let kind = match t.forwarding {
-            lvs_core::Forwarding::Tunnel {
-                kind: TunnelType::Gue { port },
-                ..
-            } => TunnelKind::Gue {
-                dst_port: port,
-                src_port: gue_src_port(&ip.src, f.ports()),
-            },
-            _ => TunnelKind::Ipip,
-        };
-        let outer = IpFamily::of(&rs_ip);
-        match tunnel_mtu_check(f, outer, kind, link.mtu) {
-            Ok(MtuVerdict::Fits) | Ok(MtuVerdict::Fragment) => {}
-            Ok(MtuVerdict::TooBig { mtu }) => {
-                let frame = &buf[start..start + len];
-                let our = self.cfg.links[in_link].mac;
-                return match icmp_frag_needed(frame, f, our, ip.dst, mtu, out) {
-                    Ok(n) => {
-                        self.drops.count(DropReason::TooBig);
-                        Verdict::Reply {
-                            link: in_link,
-                            len: n,
-                        }
-                    }
-                    Err(_) => Verdict::Drop(DropReason::TooBig),
-                };
-            }
-            Err(_) => return Verdict::Drop(DropReason::Unforwardable),
-        }
-        self.ip_id = self.ip_id.wrapping_add(1);
-        let params = TunnelParams {
-            kind,
-            src_mac: link.mac,
-            dst_mac: MacAddr::ZERO,
-            outer_src: src,
-            outer_dst: rs_ip,
-            ip_id: self.ip_id,
-        };
-        match encap(buf, start, len, f, &params) {
-            Ok((s, l)) => self.finish(now, rs_ip, buf, s, l),
-            Err(XformError::TtlExpired) => {
-                self.xform_failed(XformError::TtlExpired, buf, start, len, f, in_link, out)
-            }
-            Err(_) => Verdict::Drop(DropReason::Unforwardable),
-        }
-    }
-
-    /// After a rewrite: route `dst`, fill in the Ethernet addresses, or park
-    /// the frame until the next hop's MAC is known.
-    fn finish(
-        &mut self,
-        now: Instant,
-        dst: IpAddr,
-        buf: &mut [u8],
-        start: usize,
-        len: usize,
-    ) -> Verdict {
-        let Some(route) = self.route(&dst) else {
-            return Verdict::Drop(DropReason::NoRoute);
-        };
-        let our = self.cfg.links[route.link].mac;
-        let Some(frame) = buf.get_mut(start..start + len) else {
-            return Verdict::Drop(DropReason::Malformed);
-        };
-        match self.neigh.resolve(route.next_hop, now) {
-            Lookup::Known(mac) => {
-                if set_macs(frame, mac, our).is_none() {
-                    return Verdict::Drop(DropReason::Malformed);
-                }
-                Verdict::Forward {
-                    link: route.link,
-                    start,
-                    len,
-                }
-            }
-            Lookup::Pending => self.hold(route, frame),
-            Lookup::Unknown => {
-                if !self.neigh.start(route.next_hop, now) {
-                    return Verdict::Drop(DropReason::NeighborUnreachable);
-                }
-                let _ = self.requests.push_back((route.next_hop, route.link));
-                self.hold(route, frame)
-            }
-        }
-    }
-
-    fn hold(&mut self, route: Route, frame: &[u8]) -> Verdict {
-        if self.hold.push(route.next_hop, route.link, frame) {
-            Verdict::Held
-        } else {
-            Verdict::Drop(DropReason::NeighborUnreachable)
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn xform_failed(
-        &mut self,
-        e: XformError,
-        buf: &[u8],
-        start: usize,
-        len: usize,
-        f: &Frame,
-        link: usize,
-        out: &mut [u8],
-    ) -> Verdict {
-        if e != XformError::TtlExpired {
-            return Verdict::Drop(DropReason::Unforwardable);
-        }
-        let l = &self.cfg.links[link];
-        let fam_v4 = f.ip().is_some_and(|i| i.src.is_ipv4());
-        let Some(our_ip) = l.addrs.iter().find(|c| c.addr.is_ipv4() == fam_v4) else {
-            return Verdict::Drop(DropReason::TtlExpired);
-        };
-        let Some(frame) = buf.get(start..start + len) else {
-            return Verdict::Drop(DropReason::Malformed);
-        };
-        match icmp_time_exceeded(frame, f, l.mac, our_ip.addr, out) {
-            Ok(n) => {
-                self.drops.count(DropReason::TtlExpired);
-                Verdict::Reply { link, len: n }
-            }
-            Err(_) => Verdict::Drop(DropReason::TtlExpired),
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn icmp(
-        &mut self,
-        now: Instant,
-        link: usize,
-        buf: &mut [u8],
-        start: usize,
-        len: usize,
-        f: &Frame,
-        ip: &IpInfo,
-        out: &mut [u8],
-    ) -> Verdict {
-        let Some(frame) = buf.get(start..start + len) else {
-            return Verdict::Drop(DropReason::Malformed);
-        };
-        if let Some(n) = f.ndp() {
-            if let Some(mac) = n.link_addr {
-                match n.kind {
-                    icmp::NdpKind::Advertisement { .. } => {
-                        self.learn(IpAddr::V6(n.target), mac, now)
-                    }
-                    icmp::NdpKind::Solicitation
-                        if self.owns(&IpAddr::V6(n.target)) && !ip.src.is_unspecified() =>
-                    {
-                        self.learn(ip.src, mac, now);
-                    }
-                    _ => {}
-                }
-            }
-            if n.kind == icmp::NdpKind::Solicitation && self.owns(&IpAddr::V6(n.target)) {
-                let mac = self.cfg.links[link].mac;
-                return match neighbor_advertisement(frame, f, mac, out) {
-                    Ok(n) => Verdict::Reply { link, len: n },
-                    Err(_) => Verdict::Drop(DropReason::OutputTooSmall),
-                };
-            }
-            return Verdict::ToHost;
-        }
-        let Some(e) = f.embedded().copied() else {
-            return Verdict::ToHost;
-        };
-        let (Some(proto), Some((esp, edp))) = (Protocol::from_number(e.protocol), e.ports) else {
-            return Verdict::ToHost;
-        };
-        // From the client side, about one of our replies (VIP -> client).
-        let client = SocketAddr::new(e.dst, edp);
-        let vip = SocketAddr::new(e.src, esp);
-        if let Some(t) = self.balancer.find_in(proto, client, vip) {
-            let rs = t.real_server;
-            let Some(frame) = buf.get_mut(start..start + len) else {
-                return Verdict::Drop(DropReason::Malformed);
-            };
-            return match t.method {
-                Method::Masquerade => match nat_icmp_error_in(frame, f, rs) {
-                    Ok(()) => self.finish(now, rs.ip(), buf, start, len),
-                    Err(e) => self.xform_failed(e, buf, start, len, f, link, out),
-                },
-                // DR/TUN/local: relayed unchanged through the connection's method.
-                _ => self.transmit(now, buf, start, len, f, ip, &t, out, link),
-            };
-        }
-        // From the real-server side of a NAT connection (client -> RS quoted).
-        let rs = SocketAddr::new(e.dst, edp);
-        let client = SocketAddr::new(e.src, esp);
-        if let Some(r) = self.balancer.find_out(proto, rs, client) {
-            let Some(frame) = buf.get_mut(start..start + len) else {
-                return Verdict::Drop(DropReason::Malformed);
-            };
-            return match nat_icmp_error_out(frame, f, r.vip) {
-                Ok(()) => self.finish(now, ip.dst, buf, start, len),
-                Err(e) => self.xform_failed(e, buf, start, len, f, link, out),
-            };
-        }
-        if self.balancer.services().is_vip(ip.dst) {
-            Verdict::Drop(DropReason::IcmpNoConnection)
-        } else {
-            Verdict::ToHost
-        }
-    }
-
-    /// The link and next hop for `dst`: on-link if one of our prefixes holds
-    /// it, otherwise the gateway of its family.
-    #[inline]
-    fn route(&self, dst: &IpAddr) -> Option<Route> {
-        if let Some(link) = self.routes.link_for(dst) {
-            return Some(Route {
-                link,
-                next_hop: *dst,
-            });
-        }
-        match dst {
-            IpAddr::V4(_) => self.routes.gw_v4,
-            IpAddr::V6(_) => self.routes.gw_v6,
-        }
-    }
-}
-
-/// The on-link prefixes of every link, flattened per family and masked once
-/// at construction, with the gateways' routes resolved: `route` runs for
-/// every forwarded packet, and walking `links[].addrs[]` with
-/// `IpCidr::contains` (family match, mask from the prefix length, for each
-/// prefix of each link) was a good part of its cost. The configuration does
-/// not change after construction, so neither does this.
-#[derive(Debug)]
-struct Routes {
-    /// (network, mask, link), in link order then address order, so that
-    /// the first match is the link [`link_for`] would find.
-    v4: Vec<(u32, u32, usize)>,
-    v6: Vec<(u128, u128, usize)>,
-    gw_v4: Option<Route>,
-    gw_v6: Option<Route>,
-}
-
-impl Routes {
-    fn new(cfg: &DirectorConfig) -> Self {
-        let mut v4 = Vec::new();
-        let mut v6 = Vec::new();
-        for (i, l) in cfg.links.iter().enumerate() {
-            for c in &l.addrs {
-                // The masks of IpCidr::contains.
-                match c.addr {
-                    IpAddr::V4(a) => {
-                        let p = u32::from(c.prefix.min(32));
-                        let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
-                        v4.push((u32::from(a) & mask, mask, i));
-                    }
-                    IpAddr::V6(a) => {
-                        let p = u32::from(c.prefix.min(128));
-                        let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
-                        v6.push((u128::from(a) & mask, mask, i));
-                    }
-                }
-            }
-        }
-        let gw = |gw: Option<IpAddr>| {
-            let gw = gw?;
-            let link = link_for(&cfg.links, &gw)?;
-            Some(Route { link, next_hop: gw })
-        };
-        Routes {
-            v4,
-            v6,
-            gw_v4: gw(cfg.gateway_v4.map(IpAddr::V4)),
-            gw_v6: gw(cfg.gateway_v6.map(IpAddr::V6)),
-        }
-    }
-
-    /// Same answer as [`link_for`] on the configuration's links.
-    #[inline]
-    fn link_for(&self, ip: &IpAddr) -> Option<usize> {
-        match ip {
-            IpAddr::V4(a) => {
-                let a = u32::from(*a);
-                self.v4
-                    .iter()
-                    .find(|(net, mask, _)| a & mask == *net)
-                    .map(|r| r.2)
-            }
-            IpAddr::V6(a) => {
-                let a = u128::from(*a);
-                self.v6
-                    .iter()
-                    .find(|(net, mask, _)| a & mask == *net)
-                    .map(|r| r.2)
-            }
-        }
-    }
 }
 
 /// The balancer's view of a TCP/UDP frame (None for anything else).
@@ -873,30 +405,4 @@ fn packet_info(f: &Frame) -> Option<PacketInfo> {
         fwmark: 0,
         ip_len: u16::try_from(ip.total_len).unwrap_or(u16::MAX),
     })
-}
-
-/// The link whose prefixes hold `ip`.
-fn link_for(links: &[Link], ip: &IpAddr) -> Option<usize> {
-    links
-        .iter()
-        .position(|l| l.addrs.iter().any(|c| c.contains(ip)))
-}
-
-/// Write the Ethernet destination and source.
-#[inline]
-fn set_macs(frame: &mut [u8], dst: MacAddr, src: MacAddr) -> Option<()> {
-    let m = frame.get_mut(0..12)?;
-    m[..6].copy_from_slice(&dst.0);
-    m[6..].copy_from_slice(&src.0);
-    Some(())
-}
-
-/// The GUE UDP source port: a flow hash in the ephemeral range, so that
-/// receivers spreading by 5-tuple keep one flow on one queue (as the
-/// kernel's `udp_flow_src_port`).
-fn gue_src_port(src: &IpAddr, ports: Option<(u16, u16)>) -> u16 {
-    let a = lvs_core::addr::fold_addr(src);
-    let (sp, dp) = ports.unwrap_or((0, 0));
-    let h = (a ^ (u32::from(sp) << 16 | u32::from(dp))).wrapping_mul(0x9e37_79b1);
-    49152 + (h >> 18) as u16 % 16384
 }

@@ -1,0 +1,127 @@
+//! ICMP on the packet path: neighbour discovery messages, errors about
+//! connections (rewritten for NAT as IPVS's `ip_vs_nat_icmp`, relayed for DR
+//! and TUN), and the time-exceeded answer when a transform finds TTL 1.
+
+use core::net::{IpAddr, SocketAddr};
+
+use lvs_core::balancer::Method;
+use lvs_core::{Instant, Protocol};
+
+use super::{Director, DropReason, Verdict};
+use crate::wire::{Frame, IpInfo, icmp};
+use crate::xform::{
+    XformError, icmp_time_exceeded, nat_icmp_error_in, nat_icmp_error_out, neighbor_advertisement,
+};
+
+impl Director {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn icmp(
+        &mut self,
+        now: Instant,
+        link: usize,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        f: &Frame,
+        ip: &IpInfo,
+        out: &mut [u8],
+    ) -> Verdict {
+        let Some(frame) = buf.get(start..start + len) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        if let Some(n) = f.ndp() {
+            if let Some(mac) = n.link_addr {
+                match n.kind {
+                    icmp::NdpKind::Advertisement { .. } => {
+                        self.learn(IpAddr::V6(n.target), mac, now)
+                    }
+                    icmp::NdpKind::Solicitation
+                        if self.owns(&IpAddr::V6(n.target)) && !ip.src.is_unspecified() =>
+                    {
+                        self.learn(ip.src, mac, now);
+                    }
+                    _ => {}
+                }
+            }
+            if n.kind == icmp::NdpKind::Solicitation && self.owns(&IpAddr::V6(n.target)) {
+                let mac = self.cfg.links[link].mac;
+                return match neighbor_advertisement(frame, f, mac, out) {
+                    Ok(n) => Verdict::Reply { link, len: n },
+                    Err(_) => Verdict::Drop(DropReason::OutputTooSmall),
+                };
+            }
+            return Verdict::ToHost;
+        }
+        let Some(e) = f.embedded().copied() else {
+            return Verdict::ToHost;
+        };
+        let (Some(proto), Some((esp, edp))) = (Protocol::from_number(e.protocol), e.ports) else {
+            return Verdict::ToHost;
+        };
+        // From the client side, about one of our replies (VIP -> client).
+        let client = SocketAddr::new(e.dst, edp);
+        let vip = SocketAddr::new(e.src, esp);
+        if let Some(t) = self.balancer.find_in(proto, client, vip) {
+            let rs = t.real_server;
+            let Some(frame) = buf.get_mut(start..start + len) else {
+                return Verdict::Drop(DropReason::Malformed);
+            };
+            return match t.method {
+                Method::Masquerade => match nat_icmp_error_in(frame, f, rs) {
+                    Ok(()) => self.finish(now, rs.ip(), buf, start, len),
+                    Err(e) => self.xform_failed(e, buf, start, len, f, link, out),
+                },
+                // DR/TUN/local: relayed unchanged through the connection's method.
+                _ => self.transmit(now, buf, start, len, f, ip, &t, out, link),
+            };
+        }
+        // From the real-server side of a NAT connection (client -> RS quoted).
+        let rs = SocketAddr::new(e.dst, edp);
+        let client = SocketAddr::new(e.src, esp);
+        if let Some(r) = self.balancer.find_out(proto, rs, client) {
+            let Some(frame) = buf.get_mut(start..start + len) else {
+                return Verdict::Drop(DropReason::Malformed);
+            };
+            return match nat_icmp_error_out(frame, f, r.vip) {
+                Ok(()) => self.finish(now, ip.dst, buf, start, len),
+                Err(e) => self.xform_failed(e, buf, start, len, f, link, out),
+            };
+        }
+        if self.balancer.services().is_vip(ip.dst) {
+            Verdict::Drop(DropReason::IcmpNoConnection)
+        } else {
+            Verdict::ToHost
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn xform_failed(
+        &mut self,
+        e: XformError,
+        buf: &[u8],
+        start: usize,
+        len: usize,
+        f: &Frame,
+        link: usize,
+        out: &mut [u8],
+    ) -> Verdict {
+        if e != XformError::TtlExpired {
+            return Verdict::Drop(DropReason::Unforwardable);
+        }
+        let l = &self.cfg.links[link];
+        let fam_v4 = f.ip().is_some_and(|i| i.src.is_ipv4());
+        let Some(our_ip) = l.addrs.iter().find(|c| c.addr.is_ipv4() == fam_v4) else {
+            return Verdict::Drop(DropReason::TtlExpired);
+        };
+        let Some(frame) = buf.get(start..start + len) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        match icmp_time_exceeded(frame, f, l.mac, our_ip.addr, out) {
+            Ok(n) => {
+                self.drops.count(DropReason::TtlExpired);
+                Verdict::Reply { link, len: n }
+            }
+            Err(_) => Verdict::Drop(DropReason::TtlExpired),
+        }
+    }
+}
