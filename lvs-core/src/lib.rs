@@ -1,7 +1,7 @@
 //! # lvs-core: the model of a Linux Virtual Server
 //!
 //! This crate is the pure-logic heart of lvs-rs: virtual services and real
-//! servers, the [`Scheduler`](scheduler::Scheduler) interface, the connection
+//! servers, the [`Scheduler`] interface, the connection
 //! table with IPVS's TCP/UDP state machine and timeouts, persistence
 //! templates, counters and the ipvsadm text formats. It never performs I/O and
 //! never reads a clock: the embedder passes time in as an [`Instant`].

@@ -227,7 +227,7 @@ impl Director {
     }
 
     /// Process one frame that arrived on `link`: `buf[start..start + len]`.
-    /// Keep at least [`xform::MAX_HEADROOM`] + 14 bytes before `start` for
+    /// Keep at least [`crate::xform::MAX_HEADROOM`] bytes before `start` for
     /// VS/TUN. A generated reply is written to `out` (give it 1518 bytes or
     /// more).
     pub fn process(
