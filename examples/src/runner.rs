@@ -77,6 +77,63 @@ fn seed() -> u64 {
         .unwrap_or(0x5eed)
 }
 
+/// Frames to send on the port being read, collected over one receive batch
+/// and sent with one `send_batch` (`sendmmsg` on AF_PACKET) instead of one
+/// system call per frame. Buffers are allocated once.
+struct TxPool {
+    bufs: Vec<Vec<u8>>,
+    lens: Vec<usize>,
+    n: usize,
+}
+
+/// Frames per batched send.
+const TX_POOL: usize = 64;
+/// Largest frame the pool holds; bigger ones are sent directly.
+const TX_FRAME: usize = 2048;
+
+impl TxPool {
+    fn new() -> Self {
+        TxPool {
+            bufs: (0..TX_POOL).map(|_| vec![0; TX_FRAME]).collect(),
+            lens: vec![0; TX_POOL],
+            n: 0,
+        }
+    }
+
+    /// Queue `frame`, flushing first through `tx` when full. Frames too big
+    /// for a slot go out at once (after what is queued, to keep the order).
+    fn push(&mut self, frame: &[u8], tx: &mut dyn FrameTx) -> io::Result<()> {
+        if frame.len() > TX_FRAME {
+            self.flush(tx)?;
+            return tx.send(frame);
+        }
+        if self.n == TX_POOL {
+            self.flush(tx)?;
+        }
+        self.bufs[self.n][..frame.len()].copy_from_slice(frame);
+        self.lens[self.n] = frame.len();
+        self.n += 1;
+        Ok(())
+    }
+
+    fn flush(&mut self, tx: &mut dyn FrameTx) -> io::Result<()> {
+        if self.n == 0 {
+            return Ok(());
+        }
+        let frames: Vec<&[u8]> = self.bufs[..self.n]
+            .iter()
+            .zip(&self.lens)
+            .map(|(b, &l)| &b[..l])
+            .collect();
+        self.n = 0;
+        let sent = tx.send_batch(&frames)?;
+        if sent < frames.len() {
+            warn!("sent {sent} of {} frames", frames.len());
+        }
+        Ok(())
+    }
+}
+
 /// Health checking of every real server, mapped back to services.
 struct Checks {
     checker: HealthChecker,
@@ -94,6 +151,7 @@ pub struct Runner {
     checks: Option<Checks>,
     down: BTreeMap<SocketAddr, bool>,
     out: Vec<u8>,
+    pool: TxPool,
     clock: std::time::Instant,
     last_stats: std::time::Instant,
 }
@@ -115,6 +173,7 @@ impl Runner {
             checks: None,
             down: BTreeMap::new(),
             out: vec![0; 4096],
+            pool: TxPool::new(),
             clock: std::time::Instant::now(),
             last_stats: std::time::Instant::now(),
         };
@@ -301,6 +360,7 @@ impl Runner {
         };
         let director = &mut self.director;
         let out = &mut self.out;
+        let pool = &mut self.pool;
         let clock = self.clock;
         let mut on_frame = |mut frame: RxFrame<'_>, tx: &mut dyn FrameTx| {
             let now = lvs_core::Instant::from_millis(clock.elapsed().as_millis() as u64);
@@ -319,7 +379,7 @@ impl Runner {
                 _ => return,
             };
             let res = if link == idx {
-                tx.send(bytes)
+                pool.push(bytes, tx)
             } else if link < idx {
                 before.get_mut(link).map_or(Ok(()), |p| p.send(bytes))
             } else {
@@ -331,6 +391,10 @@ impl Runner {
                 warn!("send: {e}");
             }
         };
-        this.recv_batch(Some(timeout), &mut on_frame)
+        let n = this.recv_batch(Some(timeout), &mut on_frame)?;
+        if let Err(e) = self.pool.flush(this.as_mut()) {
+            warn!("send: {e}");
+        }
+        Ok(n)
     }
 }

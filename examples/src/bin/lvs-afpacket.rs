@@ -51,6 +51,10 @@ fn open_ports(args: &DirectorArgs, fanout: Option<u16>) -> std::io::Result<Ports
                 ..Accept::ALL_INCOMING
             },
             fanout,
+            // TPACKET_V3 hands a block over when it is full or this old:
+            // the bound on the latency the director adds to a quiet flow
+            // (1 ms is the smallest the kernel takes).
+            block_timeout_ms: 1,
             ..AfPacketConfig::default()
         };
         let port = AfPacketPort::open(name, &cfg)?;
