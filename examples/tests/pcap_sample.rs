@@ -27,6 +27,7 @@ fn lvs_pcap_on_the_sample_capture() {
         "192.0.2.1/24".into(),
         "--addr".into(),
         "198.51.100.1/24".into(),
+        "--connections".into(),
     ];
     for (ip, mac) in [
         ("192.0.2.2", "02:00:00:00:0c:02"),

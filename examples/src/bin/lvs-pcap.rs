@@ -42,6 +42,9 @@ struct Cli {
     /// Static neighbour (repeatable).
     #[arg(long = "neighbor", value_name = "IP=MAC")]
     neighbors: Vec<Neighbor>,
+    /// Also print the connection entries left at the end (`ipvsadm -Lnc`).
+    #[arg(long)]
+    connections: bool,
     /// Logging.
     #[command(flatten)]
     log: LogArgs,
@@ -89,9 +92,11 @@ fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
     let mut buf = vec![0u8; HEAD + 65_536];
     let mut out = vec![0u8; 4096];
     let (mut frames, mut sent) = (0u64, 0u64);
+    let mut last = Instant::ZERO;
     while let Some(h) = reader.next_into(&mut record)? {
         frames += 1;
         let now = Instant::from_millis(h.timestamp.as_millis() as u64);
+        last = now;
         if d.next_timeout().is_some_and(|t| t <= now) {
             d.on_timeout(now);
         }
@@ -115,6 +120,11 @@ fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
     }
     writer.flush()?;
     print!("{}", d.listing(&ListOptions::new(ListFormat::Stats)));
+    if cli.connections {
+        let mut s = String::new();
+        d.balancer().write_connections(&mut s, last)?;
+        print!("{s}");
+    }
     let dr = d.drops();
     println!(
         "frames in {frames}, frames out {sent}, dropped {}",

@@ -12,12 +12,14 @@
 //! entries when the table is full, counters, and expiry driven by the
 //! caller's clock. The packet layer (lvs-forwarding) only adds bytes.
 
+mod connections;
 mod path;
 mod services;
 mod settings;
 
 use path::{expire, find_in, find_out, in_packet, out_packet, purge_service};
 
+pub use connections::CONNECTIONS_HEADER;
 pub use services::{ServiceId, Services, ServicesError};
 pub use settings::{ConnReuseMode, Settings};
 
