@@ -677,3 +677,19 @@ fn garbage_never_changes_the_table() {
     assert_eq!(sim.d.balancer().conn_count(), before);
     assert!(sim.d.drops().get(DropReason::Malformed) > 0);
 }
+
+#[test]
+fn gre_real_servers_are_refused_not_sent_ipip() {
+    let rules =
+        format!("-A -t {VIP4}:80 -s rr\n-a -t {VIP4}:80 -r {RS4}:80 -i -w 1 --tun-type gre\n");
+    match Director::from_rules(director_cfg(), &rules) {
+        Err(lvs_forwarding::ReloadError::UnsupportedForwarding(a)) => {
+            assert_eq!(a, SocketAddr::new(ip(RS4), 80))
+        }
+        other => panic!("{other:?}"),
+    }
+    // A running director keeps its rules when a reload brings GRE.
+    let mut sim = Sim::new(Mode::Tun);
+    assert!(sim.d.reload_rules(&rules).is_err());
+    assert_eq!(sim.d.balancer().services().len(), 4);
+}

@@ -24,6 +24,9 @@ pub enum ReloadError {
     Parse(ConfigError),
     /// A service names a scheduler this library does not have.
     UnknownScheduler(ServiceKey),
+    /// A real server uses a forwarding method the Director cannot send with
+    /// (GRE tunnels: the text format knows them, the packet path does not).
+    UnsupportedForwarding(core::net::SocketAddr),
     /// The balancer refused a change (should not happen after validation).
     Apply(ApplyError),
 }
@@ -33,6 +36,12 @@ impl fmt::Display for ReloadError {
         match self {
             ReloadError::Parse(e) => write!(f, "{e}"),
             ReloadError::UnknownScheduler(k) => write!(f, "unknown scheduler for service {k:?}"),
+            ReloadError::UnsupportedForwarding(a) => {
+                write!(
+                    f,
+                    "real server {a}: GRE tunnels are not supported by the director"
+                )
+            }
             ReloadError::Apply(e) => write!(f, "{e}"),
         }
     }
@@ -80,6 +89,18 @@ impl Director {
         for e in &cfg.services {
             if scheduler_for(&e.config).is_none() {
                 return Err(ReloadError::UnknownScheduler(e.config.key));
+            }
+            // Refuse rather than send GRE real servers IPIP they cannot read.
+            if let Some(r) = e.servers.iter().find(|r| {
+                matches!(
+                    r.forwarding,
+                    lvs_core::Forwarding::Tunnel {
+                        kind: lvs_core::TunnelType::Gre,
+                        ..
+                    }
+                )
+            }) {
+                return Err(ReloadError::UnsupportedForwarding(r.addr));
             }
         }
         let mut sum = ReloadSummary::default();
