@@ -28,29 +28,22 @@ impl Director {
         in_link: usize,
     ) -> Verdict {
         let rs = t.real_server;
-        match t.method {
-            Method::Masquerade => {
-                let Some(frame) = buf.get_mut(start..start + len) else {
-                    return Verdict::Drop(DropReason::Malformed);
-                };
-                match nat_request(frame, f, rs) {
-                    Ok(()) => self.finish(now, rs.ip(), buf, start, len),
-                    Err(e) => self.xform_failed(e, buf, start, len, f, in_link, out),
-                }
-            }
+        let Some(frame) = buf.get_mut(start..start + len) else {
+            return Verdict::Drop(DropReason::Malformed);
+        };
+        // NAT and DR rewrite in place and then share next-hop resolution
+        // (DR needs the real server on-link: it is its own next hop).
+        let rewritten = match t.method {
+            Method::Masquerade => nat_request(frame, f, rs),
             Method::DirectRoute => {
-                let Some(frame) = buf.get_mut(start..start + len) else {
-                    return Verdict::Drop(DropReason::Malformed);
-                };
-                let our = self.cfg.links[in_link].mac;
-                match xform::dr_forward(frame, f, MacAddr::ZERO, our) {
-                    // DR needs the real server on-link: it is its own next hop.
-                    Ok(()) => self.finish(now, rs.ip(), buf, start, len),
-                    Err(e) => self.xform_failed(e, buf, start, len, f, in_link, out),
-                }
+                xform::dr_forward(frame, f, MacAddr::ZERO, self.cfg.links[in_link].mac)
             }
-            Method::Tunnel => self.tunnel(now, buf, start, len, f, ip, t, out, in_link),
-            Method::Local => Verdict::ToHost,
+            Method::Tunnel => return self.tunnel(now, buf, start, len, f, ip, t, out, in_link),
+            Method::Local => return Verdict::ToHost,
+        };
+        match rewritten {
+            Ok(()) => self.finish(now, rs.ip(), buf, start, len),
+            Err(e) => self.xform_failed(e, buf, start, len, f, in_link, out),
         }
     }
 

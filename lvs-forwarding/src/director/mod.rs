@@ -326,29 +326,15 @@ impl Director {
         ip: &IpInfo,
         out: &mut [u8],
     ) -> Verdict {
-        let (protocol, sp, dp, flags) = match ip.l4 {
-            L4::Tcp {
-                src_port,
-                dst_port,
-                flags,
-            } => (Protocol::Tcp, src_port, dst_port, flags.0),
-            L4::Udp { src_port, dst_port } => (Protocol::Udp, src_port, dst_port, 0),
+        let info = match ip.l4 {
             L4::Icmp(_) => return self.icmp(now, link, buf, start, len, f, ip, out),
-            L4::Other => {
-                return if self.balancer.services().is_vip(ip.dst) {
-                    Verdict::Drop(DropReason::Unforwardable)
-                } else {
-                    Verdict::ToHost
-                };
-            }
-        };
-        let info = PacketInfo {
-            protocol,
-            src: SocketAddr::new(ip.src, sp),
-            dst: SocketAddr::new(ip.dst, dp),
-            tcp_flags: flags,
-            fwmark: 0,
-            ip_len: u16::try_from(ip.total_len).unwrap_or(u16::MAX),
+            _ => match packet_info(f) {
+                Some(info) => info,
+                None if self.balancer.services().is_vip(ip.dst) => {
+                    return Verdict::Drop(DropReason::Unforwardable);
+                }
+                None => return Verdict::ToHost,
+            },
         };
         match self.balancer.process_in(now, &info) {
             Ok(t) => {
