@@ -58,6 +58,7 @@ extern crate std;
 
 pub mod director;
 pub mod neigh;
+pub mod offload;
 pub mod wire;
 pub mod xform;
 
@@ -65,4 +66,5 @@ pub use director::{
     BatchItem, Director, DirectorConfig, DropCounters, DropReason, IpCidr, Link, ReloadError,
     ReloadSummary, Verdict,
 };
+pub use offload::Offload;
 pub use wire::MacAddr;
