@@ -9,5 +9,6 @@ pub mod cli;
 pub mod decap;
 pub mod health;
 pub mod io;
+pub mod netlink;
 pub mod runner;
 pub mod signals;
