@@ -63,8 +63,8 @@ pub mod wire;
 pub mod xform;
 
 pub use director::{
-    BatchItem, Director, DirectorConfig, DropCounters, DropReason, IpCidr, Link, ReloadError,
-    ReloadSummary, Verdict,
+    BatchItem, Director, DirectorConfig, DropCounters, DropReason, IpCidr, Link, NetworkError,
+    ReloadError, ReloadSummary, RouteEntry, Verdict,
 };
 pub use offload::Offload;
 pub use wire::MacAddr;

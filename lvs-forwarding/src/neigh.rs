@@ -94,6 +94,27 @@ pub enum Lookup {
     Unknown,
 }
 
+/// What [`NeighborCache::learn`] did with what it was told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Learned {
+    /// A pending resolution completed: frames held for it can go.
+    Resolved,
+    /// A new entry, or a learned one whose MAC changed.
+    Changed,
+    /// A learned entry confirmed with the same MAC.
+    Refreshed,
+    /// A static entry holds the address; it was left as it is.
+    Static,
+}
+
+impl Learned {
+    /// Whether the cache now knows something it did not (a new MAC for
+    /// the address, or a completed resolution).
+    pub fn is_news(self) -> bool {
+        matches!(self, Learned::Resolved | Learned::Changed)
+    }
+}
+
 /// A bounded neighbour cache.
 #[derive(Debug)]
 pub struct NeighborCache {
@@ -190,41 +211,84 @@ impl NeighborCache {
     }
 
     /// Record that `ip` is at `mac` (from an ARP/NA, or any frame it sent).
-    /// Returns true if this completed a pending resolution.
-    pub fn learn(&mut self, ip: IpAddr, mac: MacAddr, now: Instant) -> bool {
+    /// A static entry is left as it is.
+    pub fn learn(&mut self, ip: IpAddr, mac: MacAddr, now: Instant) -> Learned {
         self.changed();
         let until = Instant::from_millis(now.as_millis().saturating_add(REACHABLE_MS));
         match self.map.get_mut(&ip) {
-            Some(NeighState::Static(_)) => false,
+            Some(NeighState::Static(_)) => Learned::Static,
             Some(s @ NeighState::Incomplete { .. }) => {
                 *s = NeighState::Reachable { mac, until };
-                true
+                Learned::Resolved
             }
-            Some(s) => {
+            Some(s @ NeighState::Reachable { .. }) => {
+                let same = matches!(s, NeighState::Reachable { mac: m, .. } if *m == mac);
                 *s = NeighState::Reachable { mac, until };
-                false
+                if same {
+                    Learned::Refreshed
+                } else {
+                    Learned::Changed
+                }
             }
             None => {
                 if self.map.len() >= self.capacity {
                     self.evict_one();
                 }
                 self.map.insert(ip, NeighState::Reachable { mac, until });
+                Learned::Changed
+            }
+        }
+    }
+
+    /// Set `ip` to a learned (reachable) entry at `mac`, whatever it was,
+    /// a static entry included: the embedder's word (a neighbour the host
+    /// kernel resolved) replaces what the cache had. Returns true if this
+    /// completed a pending resolution.
+    pub fn set_reachable(&mut self, ip: IpAddr, mac: MacAddr, now: Instant) -> bool {
+        self.changed();
+        let until = Instant::from_millis(now.as_millis().saturating_add(REACHABLE_MS));
+        let new = NeighState::Reachable { mac, until };
+        match self.map.get_mut(&ip) {
+            Some(s) => {
+                let pending = matches!(s, NeighState::Incomplete { .. });
+                *s = new;
+                pending
+            }
+            None => {
+                if self.map.len() >= self.capacity {
+                    self.evict_one();
+                }
+                self.map.insert(ip, new);
                 false
             }
         }
     }
 
+    /// Forget `ip` (whatever its state); returns what was known of it.
+    pub fn remove(&mut self, ip: IpAddr) -> Option<NeighState> {
+        self.changed();
+        self.map.remove(&ip)
+    }
+
+    /// The state of `ip`'s entry, if any.
+    pub fn state(&self, ip: IpAddr) -> Option<NeighState> {
+        self.map.get(&ip).copied()
+    }
+
     /// Refresh an existing learned entry without creating one (cheap, for
-    /// every frame from a known neighbour).
+    /// every frame from a known neighbour). Returns true if its MAC changed.
     #[inline]
-    pub fn refresh(&mut self, ip: IpAddr, mac: MacAddr, now: Instant) {
+    pub fn refresh(&mut self, ip: IpAddr, mac: MacAddr, now: Instant) -> bool {
         self.changed();
         if let Some(s @ NeighState::Reachable { .. }) = self.map.get_mut(&ip) {
+            let same = matches!(s, NeighState::Reachable { mac: m, .. } if *m == mac);
             *s = NeighState::Reachable {
                 mac,
                 until: Instant::from_millis(now.as_millis().saturating_add(REACHABLE_MS)),
             };
+            return !same;
         }
+        false
     }
 
     /// Start resolving `ip` (the caller sends the first request now).
@@ -400,6 +464,13 @@ impl HoldQueue {
         Some((h.link, h.len))
     }
 
+    /// Whether a frame waits for `next_hop`.
+    pub fn holds(&self, next_hop: IpAddr) -> bool {
+        self.slots
+            .iter()
+            .any(|s| s.is_some_and(|h| h.next_hop == next_hop))
+    }
+
     /// Drop every frame waiting for `next_hop`; returns how many.
     pub fn discard(&mut self, next_hop: IpAddr) -> usize {
         let mut n = 0;
@@ -479,17 +550,44 @@ mod tests {
         let mut c = NeighborCache::new(2, 1);
         let t0 = Instant::ZERO;
         c.start(ip(1), t0);
-        assert!(c.learn(ip(1), M, t0));
+        assert_eq!(c.learn(ip(1), M, t0), Learned::Resolved);
         assert_eq!(c.lookup(ip(1), t0), Lookup::Known(M));
         let s = MacAddr([2, 0, 0, 0, 0, 9]);
         c.add_static(ip(2), s);
-        assert!(!c.learn(ip(2), M, t0));
+        assert_eq!(c.learn(ip(2), M, t0), Learned::Static);
         assert_eq!(c.lookup(ip(2), t0), Lookup::Known(s));
         // Full: a third learned entry evicts the learned one, not the static.
         c.learn(ip(3), M, t0);
         assert_eq!(c.len(), 2);
         assert_eq!(c.lookup(ip(2), t0), Lookup::Known(s));
         assert_eq!(c.lookup(ip(1), t0), Lookup::Unknown);
+    }
+
+    #[test]
+    fn learn_outcomes_set_reachable_and_remove() {
+        let m2 = MacAddr([2, 0, 0, 0, 0, 2]);
+        let mut c = NeighborCache::new(4, 1);
+        let t = Instant::from_secs(1);
+        assert_eq!(c.learn(ip(1), M, t), Learned::Changed);
+        assert_eq!(c.learn(ip(1), M, t), Learned::Refreshed);
+        assert_eq!(c.learn(ip(1), m2, t), Learned::Changed);
+        assert!(!c.refresh(ip(1), m2, t));
+        assert!(c.refresh(ip(1), M, t));
+        assert!(Learned::Resolved.is_news() && !Learned::Refreshed.is_news());
+        // set_reachable replaces a static entry and completes a pending one.
+        c.add_static(ip(2), M);
+        assert!(!c.set_reachable(ip(2), m2, t));
+        assert!(matches!(
+            c.state(ip(2)),
+            Some(NeighState::Reachable { mac, .. }) if mac == m2
+        ));
+        assert!(c.start(ip(3), t));
+        assert!(c.set_reachable(ip(3), m2, t));
+        assert_eq!(c.resolve(ip(3), t), Lookup::Known(m2));
+        // remove forgets, and the memo of resolve follows.
+        assert!(c.remove(ip(3)).is_some());
+        assert_eq!(c.resolve(ip(3), t), Lookup::Unknown);
+        assert_eq!(c.remove(ip(3)), None);
     }
 
     #[test]
@@ -505,6 +603,7 @@ mod tests {
         assert_eq!(q.pop_for(ip(1), &mut out), Some((1, 6)));
         assert_eq!(q.pop_for(ip(1), &mut out), None);
         assert!(q.push(ip(2), 0, b"x"));
+        assert!(q.holds(ip(2)) && !q.holds(ip(1)));
         assert_eq!(q.discard(ip(2)), 1);
         assert!(q.is_empty());
     }

@@ -132,15 +132,43 @@ pub struct Link {
     pub mtu: u32,
 }
 
+/// A route to a prefix: the embedder's copy of one entry of the host's
+/// routing table (`ip route`), for destinations the links' own prefixes do
+/// not cover or that need a different next hop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RouteEntry {
+    /// The destination prefix (the host bits of `dst.addr` are ignored).
+    pub dst: IpCidr,
+    /// The gateway: `Some` sends to this next hop, `None` means the
+    /// destination itself is on `link` (a device route).
+    pub via: Option<IpAddr>,
+    /// The link the route leaves on (an index into [`DirectorConfig::links`]).
+    pub link: usize,
+    /// Preferred source address (the kernel's `prefsrc`), used as the outer
+    /// source of VS/TUN packets sent along this route.
+    pub src: Option<IpAddr>,
+    /// Lower wins between routes of the same prefix length (as the
+    /// kernel's route metric / priority).
+    pub metric: u32,
+}
+
 /// Everything the Director needs besides the rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectorConfig {
     /// The links, indexed by the `link` argument of `process`.
     pub links: Vec<Link>,
-    /// IPv4 next hop for off-link destinations.
+    /// IPv4 default gateway: a route `0.0.0.0/0 via` it, metric 0, on the
+    /// link whose on-link prefix holds it (ignored when none does).
     pub gateway_v4: Option<Ipv4Addr>,
-    /// IPv6 next hop for off-link destinations.
+    /// IPv6 default gateway: a route `::/0 via` it, metric 0, on the link
+    /// whose on-link prefix holds it (ignored when none does).
     pub gateway_v6: Option<Ipv6Addr>,
+    /// Routes besides the links' own prefixes and the gateways; routing is
+    /// by longest prefix (see the `route` module). A route whose `link` is
+    /// out of range is ignored here; [`Director::set_network`] refuses it.
+    ///
+    /// [`Director::set_network`]: super::Director::set_network
+    pub routes: Vec<RouteEntry>,
     /// Static neighbours.
     pub neighbors: Vec<(IpAddr, MacAddr)>,
     /// Connection-table capacity for IPv4 entries.
@@ -170,6 +198,7 @@ impl DirectorConfig {
             }],
             gateway_v4: None,
             gateway_v6: None,
+            routes: Vec::new(),
             neighbors: Vec::new(),
             conn_capacity_v4: 1 << 16,
             conn_capacity_v6: 1 << 14,

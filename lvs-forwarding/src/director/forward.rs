@@ -64,13 +64,18 @@ impl Director {
         let Some(route) = self.route(&rs_ip) else {
             return Verdict::Drop(DropReason::NoRoute);
         };
-        let link = &self.cfg.links[route.link];
-        let Some(src) = link
-            .addrs
-            .iter()
-            .find(|c| c.addr.is_ipv4() == rs_ip.is_ipv4())
-            .map(|c| c.addr)
-        else {
+        let Some(link) = self.cfg.links.get(route.link) else {
+            return Verdict::Drop(DropReason::NoRoute);
+        };
+        // Outer source: the route's preferred source, else our address on
+        // the outgoing link whose prefix holds the next hop, else the
+        // first of the family there.
+        let fam = |a: &IpAddr| a.is_ipv4() == rs_ip.is_ipv4();
+        let Some(src) = route.src.filter(fam).or_else(|| {
+            let holder = link.addrs.iter().find(|c| c.contains(&route.next_hop));
+            let holder = holder.map(|c| c.addr).filter(fam);
+            holder.or_else(|| link.addrs.iter().map(|c| c.addr).find(fam))
+        }) else {
             return Verdict::Drop(DropReason::NoRoute);
         };
         let kind = match t.forwarding {

@@ -17,11 +17,13 @@ mod config;
 mod forward;
 mod icmp_in;
 mod neighbors;
+mod network;
 mod reload;
 mod route;
 mod verdict;
 
-pub use config::{AddrParseError, DirectorConfig, IpCidr, Link};
+pub use config::{AddrParseError, DirectorConfig, IpCidr, Link, RouteEntry};
+pub use network::NetworkError;
 pub use reload::{ReloadError, ReloadSummary};
 pub use verdict::{DropCounters, DropReason, Verdict};
 
@@ -36,8 +38,10 @@ use lvs_core::{Instant, Protocol};
 use crate::neigh::{HoldQueue, NeighborCache};
 use crate::wire::{Frame, IpInfo, L3, L4, ParseError, parse_frame};
 
+use crate::wire::MacAddr;
 use crate::xform::{icmp_port_unreachable, nat_reply};
-use route::{Routes, link_for};
+use network::LEARNED_QUEUE;
+use route::Routes;
 
 /// Neighbour requests and released next hops waiting for `poll_transmit`.
 const TX_QUEUE: usize = 64;
@@ -73,6 +77,9 @@ pub struct Director {
     drops: DropCounters,
     ip_id: u16,
     routes: Routes,
+    /// Neighbours learned from the wire, for other workers
+    /// ([`Director::poll_neighbor_learned`]).
+    learned: Deque<(IpAddr, MacAddr), LEARNED_QUEUE>,
 }
 
 impl core::fmt::Debug for Director {
@@ -102,7 +109,8 @@ impl Director {
             released: Deque::new(),
             drops: DropCounters::default(),
             ip_id: 1,
-            routes: Routes::new(&cfg),
+            routes: Routes::new(&cfg.links, &cfg.routes, cfg.gateway_v4, cfg.gateway_v6),
+            learned: Deque::new(),
             cfg,
         }
     }
@@ -165,12 +173,12 @@ impl Director {
         let requests = &mut self.requests;
         let hold = &mut self.hold;
         let drops = &mut self.drops;
-        let links = &self.cfg.links;
+        let routes = &self.routes;
         self.neigh.on_timeout(
             now,
             |ip| {
-                if let Some(link) = link_for(links, &ip) {
-                    let _ = requests.push_back((ip, link));
+                if let Some(r) = routes.lookup(&ip) {
+                    let _ = requests.push_back((ip, r.link));
                 }
             },
             |ip| {

@@ -8,7 +8,7 @@ use lvs_core::Instant;
 
 use super::route::{Route, set_macs};
 use super::{Director, DropReason, Verdict};
-use crate::neigh::Lookup;
+use crate::neigh::{Learned, Lookup};
 use crate::wire::{Frame, MacAddr};
 use crate::xform::{arp_reply, arp_request, neighbor_solicitation};
 
@@ -102,20 +102,28 @@ impl Director {
         Verdict::ToHost
     }
 
+    /// Learn from the wire (ARP, NDP, a client's first frame): complete a
+    /// pending resolution, and record news for the other workers.
     pub(super) fn learn(&mut self, ip: IpAddr, mac: MacAddr, now: Instant) {
-        if self.neigh.learn(ip, mac, now) {
+        let learned = self.neigh.learn(ip, mac, now);
+        if learned == Learned::Resolved {
             let _ = self.released.push_back(ip);
+        }
+        if learned.is_news() {
+            self.record_learned(ip, mac);
         }
     }
 
     /// Learn a client's MAC from its first packet when it is on-link, so
     /// that NAT replies to it need no ARP round trip.
     pub(super) fn learn_on_link(&mut self, ip: IpAddr, mac: MacAddr, now: Instant) {
-        if !mac.is_multicast() && self.routes.link_for(&ip).is_some() {
+        // On-link: the route to it has it as its own next hop (a client
+        // behind a router arrives with the router's MAC).
+        if !mac.is_multicast() && self.route(&ip).is_some_and(|r| r.next_hop == ip) {
             if let Lookup::Unknown = self.neigh.lookup(ip, now) {
                 self.learn(ip, mac, now);
-            } else {
-                self.neigh.refresh(ip, mac, now);
+            } else if self.neigh.refresh(ip, mac, now) {
+                self.record_learned(ip, mac);
             }
         }
     }
