@@ -15,6 +15,7 @@
 //!   set of ports through a handler and sends each verdict's frame out of the chosen port.
 
 pub mod afpacket;
+pub mod fanout;
 pub mod pcap;
 pub mod tap;
 
