@@ -5,7 +5,7 @@
 //! socket back: a socket stays in the namespace it was created in. Needs root; prints SKIP and
 //! passes otherwise.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -118,6 +118,22 @@ fn udp_frame(
 ) -> Vec<u8> {
     let b = etherparse::PacketBuilder::ethernet2(src_mac, dst_mac)
         .ipv4(src.0.octets(), dst.0.octets(), 64)
+        .udp(src.1, dst.1);
+    let mut out = Vec::new();
+    b.write(&mut out, payload).unwrap();
+    out
+}
+
+/// An Ethernet/IPv6/UDP frame with correct checksums.
+fn udp6_frame(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: (Ipv6Addr, u16),
+    dst: (Ipv6Addr, u16),
+    payload: &[u8],
+) -> Vec<u8> {
+    let b = etherparse::PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv6(src.0.octets(), dst.0.octets(), 64)
         .udp(src.1, dst.1);
     let mut out = Vec::new();
     b.write(&mut out, payload).unwrap();
@@ -254,7 +270,9 @@ fn vnet_offloads_and_cbpf_fanout() {
 
     // 3. Two sockets in one CBPF fanout group with the client-hash program: each receives
     //    exactly the flows the program assigns it, requests and NAT replies alike.
-    let prog = client_hash_program(&[IpAddr::V4(VIP)]).unwrap();
+    let vip6: Ipv6Addr = "2001:db8::10".parse().unwrap();
+    let rs6: Ipv6Addr = "2001:db8:1::20".parse().unwrap();
+    let prog = client_hash_program(&[IpAddr::V4(VIP), IpAddr::V6(vip6)]).unwrap();
     let cfg = AfPacketConfig {
         fanout: Some(0x1a57),
         fanout_mode: FanoutMode::Cbpf(prog.clone()),
@@ -273,6 +291,12 @@ fn vnet_offloads_and_cbpf_fanout() {
         let tag = |dir: u8| [b'L', b'V', b'S', dir, i as u8];
         frames.push(udp_frame(mac_b, mac_a, client, (VIP, 80), &tag(b'q')));
         frames.push(udp_frame(mac_b, mac_a, (RS, 8080), client, &tag(b'r')));
+        let client6 = (
+            Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 10 + i),
+            client.1,
+        );
+        frames.push(udp6_frame(mac_b, mac_a, client6, (vip6, 80), &tag(b'Q')));
+        frames.push(udp6_frame(mac_b, mac_a, (rs6, 8080), client6, &tag(b'R')));
     }
     let expect: Vec<u32> = frames
         .iter()
@@ -290,7 +314,10 @@ fn vnet_offloads_and_cbpf_fanout() {
     }
     let refs: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
     assert_eq!(tx.send_batch(&refs).unwrap(), frames.len());
-    let tagged = |f: &[u8]| f.len() >= 47 && f[42..45] == *b"LVS";
+    let tagged = |f: &[u8]| {
+        (f.len() >= 47 && f[12..14] == [8, 0] && f[42..45] == *b"LVS")
+            || (f.len() >= 67 && f[12..14] == [0x86, 0xdd] && f[62..65] == *b"LVS")
+    };
     let want0 = expect.iter().filter(|w| **w == 0).count();
     let got0 = collect(&mut w0, Duration::from_secs(2), want0, &tagged);
     let got1 = collect(
