@@ -11,13 +11,27 @@
 //!   kernel (and this very socket) transmits. `PACKET_IGNORE_OUTGOING` stops that in the kernel;
 //!   where the option is missing (kernels before 4.20) frames of kind `PACKET_OUTGOING` are
 //!   skipped here. Which other kinds are lent is chosen with [`Accept`].
-//! * **Fanout** — several sockets (threads or processes) joined to one `PACKET_FANOUT_HASH`
-//!   group split the traffic by flow hash, so each connection stays on one worker.
-//! * **Sending** — `send` on the bound socket (one syscall per frame), or `sendmmsg` for a batch.
-//! * **Checksums** — veth hands over `CHECKSUM_PARTIAL` frames; the ring's `TP_STATUS_CSUMNOTREADY`
-//!   bit is reported as [`RxMeta::csum_partial`](super::RxMeta::csum_partial) so a caller can fix
-//!   or refuse them. This is the simple mode: no `PACKET_AUXDATA`, no `PACKET_VNET_HDR`; the
-//!   end-to-end tests switch the offloads off with `ethtool -K`.
+//! * **Fanout** — several sockets (threads or processes) joined to one fanout group split the
+//!   traffic so each connection stays on one worker: [`FanoutMode::Hash`] uses the kernel's
+//!   flow hash (fine for VS/DR and VS/TUN), [`FanoutMode::Cbpf`] runs a classic BPF program
+//!   such as [`client_hash_program`](super::fanout::client_hash_program), which also keeps a
+//!   VS/NAT reply with its request. The group is joined with
+//!   `PACKET_FANOUT_FLAG_IGNORE_OUTGOING`, because a fanout group delivers through its own hook
+//!   and the socket's `PACKET_IGNORE_OUTGOING` does not apply to it.
+//! * **Sending** — `sendmsg` on the bound socket (one syscall per frame), or `sendmmsg` for a
+//!   batch, from stack-held iovec arrays: no copy of the frame and no allocation per call.
+//! * **Offloads** (`PACKET_VNET_HDR`, on by default) — with TSO/USO/checksum offload on, veth
+//!   and TAP paths hand over `CHECKSUM_PARTIAL` frames (the L4 checksum field holds only the
+//!   pseudo-header sum) and GSO super-frames up to 64 KB. With the option set, the kernel
+//!   writes a 10-byte `virtio_net_hdr` in front of every ring frame, which is parsed into
+//!   [`RxMeta::offload`](super::RxMeta::offload) *before* the frame is lent (the header bytes
+//!   then count as headroom, free to overwrite). Every send on such a socket must start with a
+//!   header too: [`FrameTx::send_offload`] passes the frame's offloads on, so the kernel or the
+//!   next hop finishes the checksum and segments, and plain `send` prepends a zero header, as a
+//!   separate iovec. Without the option the ring's `TP_STATUS_CSUMNOTREADY` bit still sets
+//!   [`RxMeta::csum_partial`](super::RxMeta::csum_partial), but where the checksum lies is
+//!   unknown and such frames cannot be forwarded intact (the end-to-end tests then switch the
+//!   offloads off with `ethtool -K`).
 
 use std::ffi::CString;
 use std::io;
@@ -26,7 +40,9 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use super::{FramePort, FrameTx, OnFrame, PacketKind, RxFrame, RxMeta};
+use lvs_forwarding::offload::VIRTIO_NET_HDR_LEN;
+
+use super::{FramePort, FrameTx, Offload, OnFrame, PacketKind, RxFrame, RxMeta};
 
 /// `ETH_P_ALL` in network byte order, as `sll_protocol` wants it.
 const ETH_P_ALL_BE: u16 = (libc::ETH_P_ALL as u16).to_be();
@@ -38,6 +54,13 @@ const TP3_HDR_ALIGNED: usize = 48;
 const SOCKADDR_LL_LEN: usize = 20;
 /// Frames passed to one `sendmmsg` call.
 const SEND_BATCH: usize = 64;
+/// Largest GSO/GRO super-frame a kernel builds (the 16-bit IP length plus the Ethernet header);
+/// a ring block smaller than this (plus its headers) truncates them.
+const MAX_SUPER_FRAME: usize = 65_536 + 14;
+/// Room a ring block needs besides the frame: block descriptor, frame header, sockaddr_ll.
+const RING_FRAME_OVERHEAD: usize = 256;
+/// The header prepended to frames that carry no offload.
+const ZERO_VNET_HDR: [u8; VIRTIO_NET_HDR_LEN] = [0; VIRTIO_NET_HDR_LEN];
 
 /// Which kinds of received frames a port lends to its caller.
 ///
@@ -82,10 +105,39 @@ impl Accept {
     }
 }
 
+/// How the sockets of a fanout group share the traffic.
+#[derive(Debug, Clone, Default)]
+pub enum FanoutMode {
+    /// `PACKET_FANOUT_HASH`: the kernel's flow hash of the frame's own 4-tuple.
+    #[default]
+    Hash,
+    /// `PACKET_FANOUT_CBPF`: this classic BPF program picks the socket (its result modulo the
+    /// group size), e.g. [`client_hash_program`](super::fanout::client_hash_program).
+    Cbpf(Vec<libc::sock_filter>),
+}
+
+impl PartialEq for FanoutMode {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (FanoutMode::Hash, FanoutMode::Hash) => true,
+            (FanoutMode::Cbpf(a), FanoutMode::Cbpf(b)) => {
+                a.len() == b.len()
+                    && a.iter()
+                        .zip(b)
+                        .all(|(x, y)| (x.code, x.jt, x.jf, x.k) == (y.code, y.jt, y.jf, y.k))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for FanoutMode {}
+
 /// Settings of an [`AfPacketPort`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AfPacketConfig {
-    /// Bytes per ring block (rounded up to the page size). Also the largest frame the ring holds.
+    /// Bytes per ring block (rounded up to the page size). Also the largest frame the ring
+    /// holds: keep it above 64 KiB with offloads on, or GSO super-frames arrive truncated.
     pub block_size: usize,
     /// Blocks in the ring.
     pub block_count: usize,
@@ -95,8 +147,13 @@ pub struct AfPacketConfig {
     pub headroom: usize,
     /// Put the interface in promiscuous mode for the socket's lifetime.
     pub promiscuous: bool,
-    /// Join this `PACKET_FANOUT_HASH` group.
+    /// Join the fanout group with this id.
     pub fanout: Option<u16>,
+    /// How the fanout group splits traffic (used only with `fanout`).
+    pub fanout_mode: FanoutMode,
+    /// Read and write `virtio_net_hdr` offload headers (`PACKET_VNET_HDR`), so frames with
+    /// partial checksums and GSO super-frames can be received and forwarded intact.
+    pub vnet_hdr: bool,
     /// Which frames are lent.
     pub accept: Accept,
     /// Send straight to the driver, skipping the qdisc layer (`PACKET_QDISC_BYPASS`).
@@ -112,6 +169,8 @@ impl Default for AfPacketConfig {
             headroom: super::DEFAULT_HEADROOM,
             promiscuous: false,
             fanout: None,
+            fanout_mode: FanoutMode::Hash,
+            vnet_hdr: true,
             accept: Accept::ALL_INCOMING,
             qdisc_bypass: false,
         }
@@ -201,6 +260,7 @@ pub struct AfPacketPort {
     accept: Accept,
     ignore_outgoing_in_kernel: bool,
     skipped: u64,
+    bad_offload: u64,
 }
 
 impl std::fmt::Debug for AfPacketPort {
@@ -216,6 +276,8 @@ impl std::fmt::Debug for AfPacketPort {
 /// The transmit half: the socket itself, already bound to the interface.
 struct PacketTx {
     fd: OwnedFd,
+    /// Every send must start with a `virtio_net_hdr` (`PACKET_VNET_HDR` is set).
+    vnet: bool,
 }
 
 /// Looks up an interface index by name.
@@ -305,6 +367,12 @@ impl AfPacketPort {
 
         setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_VERSION, &TPACKET_V3)
             .map_err(|e| with_context(e, "PACKET_VERSION"))?;
+        if cfg.vnet_hdr {
+            // Must precede PACKET_RX_RING (the kernel refuses it with EBUSY once a ring exists).
+            let on: libc::c_int = 1;
+            setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_VNET_HDR, &on)
+                .map_err(|e| with_context(e, "PACKET_VNET_HDR"))?;
+        }
         let reserve = u32::try_from(cfg.headroom)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "headroom too large"))?;
         setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_RESERVE, &reserve)
@@ -327,6 +395,13 @@ impl AfPacketPort {
         let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
         let block_size = cfg.block_size.max(page).div_ceil(page) * page;
         let block_count = cfg.block_count.max(1);
+        if cfg.vnet_hdr && block_size < MAX_SUPER_FRAME + cfg.headroom + RING_FRAME_OVERHEAD {
+            tracing::warn!(
+                iface = name,
+                block_size,
+                "ring blocks smaller than a 64 KiB GSO super-frame: such frames arrive truncated"
+            );
+        }
         let frame_size = 2048usize;
         let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_string());
         let req = libc::tpacket_req3 {
@@ -396,9 +471,7 @@ impl AfPacketPort {
                 .map_err(|e| with_context(e, "PACKET_ADD_MEMBERSHIP promisc"))?;
         }
         if let Some(group) = cfg.fanout {
-            let arg: u32 = u32::from(group) | (libc::PACKET_FANOUT_HASH << 16);
-            setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_FANOUT, &arg)
-                .map_err(|e| with_context(e, "PACKET_FANOUT"))?;
+            join_fanout(sfd, group, &cfg.fanout_mode)?;
         }
 
         tracing::debug!(
@@ -410,13 +483,38 @@ impl AfPacketPort {
         );
         Ok(Self {
             ring,
-            tx: PacketTx { fd },
+            tx: PacketTx {
+                fd,
+                vnet: cfg.vnet_hdr,
+            },
             name: name.to_string(),
             ifindex,
             accept: cfg.accept,
             ignore_outgoing_in_kernel,
             skipped: 0,
+            bad_offload: 0,
         })
+    }
+
+    /// Replaces the classic BPF program of the `PACKET_FANOUT_CBPF` group this socket belongs
+    /// to (`PACKET_FANOUT_DATA`); the kernel swaps it atomically for the whole group, so one
+    /// member is enough, e.g. after a rules reload changed the VIPs.
+    ///
+    /// Fails with `EINVAL` if the socket is not in a CBPF group or the kernel's checker refuses
+    /// the program, and with [`io::ErrorKind::InvalidInput`] for an empty or oversized one.
+    pub fn set_fanout_program(&self, prog: &[libc::sock_filter]) -> io::Result<()> {
+        set_fanout_program(self.tx.fd.as_raw_fd(), prog)
+    }
+
+    /// Whether the socket reads and writes `virtio_net_hdr` offload headers.
+    pub fn vnet_hdr(&self) -> bool {
+        self.tx.vnet
+    }
+
+    /// Frames skipped because their `virtio_net_hdr` could not be parsed (also counted in
+    /// [`AfPacketPort::skipped`]).
+    pub fn bad_offload(&self) -> u64 {
+        self.bad_offload
     }
 
     /// The interface index the socket is bound to.
@@ -491,16 +589,35 @@ impl AfPacketPort {
                 )
             };
             let lend_from = TP3_HDR_ALIGNED + SOCKADDR_LL_LEN;
+            // With PACKET_VNET_HDR the kernel writes the header right before the frame.
+            let vnet_len = if self.tx.vnet { VIRTIO_NET_HDR_LEN } else { 0 };
             let kind = PacketKind::from_raw(pkttype);
-            let sane = mac >= lend_from && off + mac + snaplen <= bs;
-            if !sane || !self.accept.accepts(kind) {
-                self.skipped += 1;
+            let sane = mac >= lend_from + vnet_len && off + mac + snaplen <= bs;
+            let offload = if !sane || !self.accept.accepts(kind) {
+                None
+            } else if vnet_len == 0 {
+                Some(Offload::NONE)
             } else {
+                // SAFETY: `off + mac - 10 .. off + mac` lies inside the block (checked above:
+                // mac >= lend_from + 10 and off + mac <= bs), which user space owns until the
+                // status is handed back below; nothing else borrows it now.
+                let hdr = unsafe {
+                    std::slice::from_raw_parts(block.add(off + mac - vnet_len), vnet_len)
+                };
+                let parsed = Offload::from_virtio(hdr);
+                if parsed.is_err() {
+                    self.bad_offload += 1;
+                }
+                parsed.ok()
+            };
+            if let Some(offload) = offload {
                 let meta = RxMeta {
                     timestamp: Duration::new(u64::from(sec), nsec.min(999_999_999)),
                     kind,
                     wire_len,
-                    csum_partial: status & libc::TP_STATUS_CSUMNOTREADY != 0,
+                    csum_partial: status & libc::TP_STATUS_CSUMNOTREADY != 0
+                        || offload.csum.is_some(),
+                    offload,
                 };
                 let start = off + lend_from;
                 let len = mac - lend_from + snaplen;
@@ -514,6 +631,8 @@ impl AfPacketPort {
                     &mut self.tx as &mut dyn FrameTx,
                 );
                 lent += 1;
+            } else {
+                self.skipped += 1;
             }
             if next == 0 {
                 break;
@@ -528,12 +647,98 @@ impl AfPacketPort {
     }
 }
 
-impl FrameTx for PacketTx {
-    fn send(&mut self, frame: &[u8]) -> io::Result<()> {
+impl PacketTx {
+    /// Sends `n` frames with `sendmmsg`, in chunks of [`SEND_BATCH`]. `frame(i)` gives frame
+    /// `i` and, on a vnet socket, the `virtio_net_hdr` to put in front of it (a separate
+    /// iovec, so the frame is not copied). Returns how many were sent before the first
+    /// failure; an error only if none was.
+    fn send_mmsg<'a>(
+        &self,
+        n: usize,
+        frame: impl Fn(usize) -> (&'a [u8], [u8; VIRTIO_NET_HDR_LEN]),
+    ) -> io::Result<usize> {
+        let mut hdrs = [ZERO_VNET_HDR; SEND_BATCH];
+        // SAFETY: iovec and mmsghdr are plain old data; all-zero values are valid (null
+        // pointers, zero lengths) and every entry passed to the kernel is filled in below.
+        let mut iovs: [libc::iovec; 2 * SEND_BATCH] = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        let mut msgs: [libc::mmsghdr; SEND_BATCH] = unsafe { std::mem::zeroed() };
+        let per_msg = if self.vnet { 2 } else { 1 };
+        let mut sent = 0;
+        while sent < n {
+            let count = (n - sent).min(SEND_BATCH);
+            for i in 0..count {
+                let (f, h) = frame(sent + i);
+                hdrs[i] = h;
+                let slot = &mut iovs[per_msg * i..per_msg * (i + 1)];
+                if self.vnet {
+                    slot[0] = libc::iovec {
+                        iov_base: hdrs[i].as_mut_ptr().cast(),
+                        iov_len: VIRTIO_NET_HDR_LEN,
+                    };
+                }
+                slot[per_msg - 1] = libc::iovec {
+                    iov_base: f.as_ptr() as *mut libc::c_void,
+                    iov_len: f.len(),
+                };
+            }
+            let iov_base = iovs.as_mut_ptr();
+            for (i, m) in msgs.iter_mut().take(count).enumerate() {
+                // SAFETY: per_msg * i < 2 * SEND_BATCH, so the pointer stays inside `iovs`.
+                m.msg_hdr.msg_iov = unsafe { iov_base.add(per_msg * i) };
+                m.msg_hdr.msg_iovlen = per_msg as _;
+            }
+            // SAFETY: `msgs[..count]` point to iovecs in `iovs`, which point into `hdrs` and
+            // into frames borrowed for 'a; all outlive the call and the kernel only reads them.
+            let rc = unsafe {
+                libc::sendmmsg(
+                    self.fd.as_raw_fd(),
+                    msgs.as_mut_ptr(),
+                    count as libc::c_uint,
+                    0,
+                )
+            };
+            if rc < 0 {
+                let err = io::Error::last_os_error();
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return if sent == 0 { Err(err) } else { Ok(sent) };
+            }
+            let done = rc as usize;
+            sent += done;
+            if done < count {
+                break;
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Sends one frame, behind `hdr` on a vnet socket, with `sendmsg`.
+    fn send_one(&self, frame: &[u8], hdr: &[u8; VIRTIO_NET_HDR_LEN]) -> io::Result<()> {
+        let mut iov = [
+            libc::iovec {
+                iov_base: hdr.as_ptr() as *mut libc::c_void,
+                iov_len: VIRTIO_NET_HDR_LEN,
+            },
+            libc::iovec {
+                iov_base: frame.as_ptr() as *mut libc::c_void,
+                iov_len: frame.len(),
+            },
+        ];
+        let iov = if self.vnet {
+            &mut iov[..]
+        } else {
+            &mut iov[1..]
+        };
+        // SAFETY: msghdr is plain old data; all-zero is a valid empty header.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = iov.as_mut_ptr();
+        msg.msg_iovlen = iov.len() as _;
         loop {
-            // SAFETY: `frame` is a valid readable slice for the duration of the call.
-            let rc =
-                unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };
+            // SAFETY: `msg` points to iovecs over `hdr` and `frame`, which outlive the call;
+            // the kernel only reads them.
+            let rc = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, 0) };
             if rc >= 0 {
                 return Ok(());
             }
@@ -543,48 +748,92 @@ impl FrameTx for PacketTx {
             }
         }
     }
+}
+
+impl FrameTx for PacketTx {
+    fn send(&mut self, frame: &[u8]) -> io::Result<()> {
+        self.send_one(frame, &ZERO_VNET_HDR)
+    }
 
     fn send_batch(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
-        let mut sent = 0;
-        for chunk in frames.chunks(SEND_BATCH) {
-            let mut iovs: Vec<libc::iovec> = chunk
-                .iter()
-                .map(|f| libc::iovec {
-                    iov_base: f.as_ptr() as *mut libc::c_void,
-                    iov_len: f.len(),
-                })
-                .collect();
-            let mut msgs: Vec<libc::mmsghdr> = iovs
-                .iter_mut()
-                .map(|iov| {
-                    // SAFETY: mmsghdr is plain old data; all-zero is a valid empty header.
-                    let mut m: libc::mmsghdr = unsafe { std::mem::zeroed() };
-                    m.msg_hdr.msg_iov = iov;
-                    m.msg_hdr.msg_iovlen = 1;
-                    m
-                })
-                .collect();
-            // SAFETY: `msgs` holds chunk.len() headers whose iovecs point into `frames`, all of
-            // which outlive the call; the kernel only reads the frame bytes.
-            let rc = unsafe {
-                libc::sendmmsg(
-                    self.fd.as_raw_fd(),
-                    msgs.as_mut_ptr(),
-                    msgs.len() as libc::c_uint,
-                    0,
-                )
-            };
-            if rc < 0 {
-                let err = io::Error::last_os_error();
-                return if sent == 0 { Err(err) } else { Ok(sent) };
-            }
-            sent += rc as usize;
-            if (rc as usize) < chunk.len() {
-                break;
-            }
-        }
-        Ok(sent)
+        self.send_mmsg(frames.len(), |i| (frames[i], ZERO_VNET_HDR))
     }
+
+    fn send_offload(&mut self, frame: &[u8], offload: &Offload) -> io::Result<()> {
+        if self.vnet {
+            self.send_one(frame, &offload.to_virtio())
+        } else if offload.is_none() {
+            self.send_one(frame, &ZERO_VNET_HDR)
+        } else {
+            Err(no_vnet_error())
+        }
+    }
+
+    fn send_batch_offload(&mut self, frames: &[(&[u8], Offload)]) -> io::Result<usize> {
+        // Without vnet headers, send the leading frames that need no offload.
+        let n = if self.vnet {
+            frames.len()
+        } else {
+            frames
+                .iter()
+                .position(|(_, o)| !o.is_none())
+                .unwrap_or(frames.len())
+        };
+        if n == 0 && !frames.is_empty() {
+            return Err(no_vnet_error());
+        }
+        self.send_mmsg(n, |i| (frames[i].0, frames[i].1.to_virtio()))
+    }
+}
+
+/// The error for a frame with offloads sent on a socket without `PACKET_VNET_HDR`.
+fn no_vnet_error() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "frame with pending offloads on an AF_PACKET port opened without vnet_hdr",
+    )
+}
+
+/// Joins fanout group `group` in `mode`, ignoring outgoing frames where the kernel can.
+fn join_fanout(fd: RawFd, group: u16, mode: &FanoutMode) -> io::Result<()> {
+    let kind = match mode {
+        FanoutMode::Hash => libc::PACKET_FANOUT_HASH,
+        FanoutMode::Cbpf(_) => libc::PACKET_FANOUT_CBPF,
+    };
+    let arg = |flags: u32| u32::from(group) | ((kind | flags) << 16);
+    let with_flag = arg(libc::PACKET_FANOUT_FLAG_IGNORE_OUTGOING);
+    if let Err(e) = setsockopt(fd, libc::SOL_PACKET, libc::PACKET_FANOUT, &with_flag) {
+        // Kernels before 4.20 do not know the flag; outgoing frames are then skipped here.
+        if e.raw_os_error() != Some(libc::EINVAL) {
+            return Err(with_context(e, "PACKET_FANOUT"));
+        }
+        setsockopt(fd, libc::SOL_PACKET, libc::PACKET_FANOUT, &arg(0))
+            .map_err(|e| with_context(e, "PACKET_FANOUT"))?;
+    }
+    if let FanoutMode::Cbpf(prog) = mode {
+        set_fanout_program(fd, prog)?;
+    }
+    Ok(())
+}
+
+/// Attaches `prog` to the CBPF fanout group of `fd` (`PACKET_FANOUT_DATA`).
+fn set_fanout_program(fd: RawFd, prog: &[libc::sock_filter]) -> io::Result<()> {
+    let len = u16::try_from(prog.len())
+        .ok()
+        .filter(|l| *l > 0)
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("fanout program of {} instructions", prog.len()),
+            )
+        })?;
+    let fprog = libc::sock_fprog {
+        len,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // The kernel copies the program during the call; `prog` outlives it.
+    setsockopt(fd, libc::SOL_PACKET, libc::PACKET_FANOUT_DATA, &fprog)
+        .map_err(|e| with_context(e, "PACKET_FANOUT_DATA"))
 }
 
 impl FrameTx for AfPacketPort {
@@ -594,6 +843,14 @@ impl FrameTx for AfPacketPort {
 
     fn send_batch(&mut self, frames: &[&[u8]]) -> io::Result<usize> {
         self.tx.send_batch(frames)
+    }
+
+    fn send_offload(&mut self, frame: &[u8], offload: &Offload) -> io::Result<()> {
+        self.tx.send_offload(frame, offload)
+    }
+
+    fn send_batch_offload(&mut self, frames: &[(&[u8], Offload)]) -> io::Result<usize> {
+        self.tx.send_batch_offload(frames)
     }
 }
 

@@ -15,11 +15,14 @@
 //!   set of ports through a handler and sends each verdict's frame out of the chosen port.
 
 pub mod afpacket;
+pub mod fanout;
 pub mod pcap;
 pub mod tap;
 
 use std::io;
 use std::time::Duration;
+
+pub use lvs_forwarding::Offload;
 
 /// Bytes every port keeps free in front of a lent frame, enough for an outer IPv6 header (40),
 /// a UDP header (8) and a GUE header with options (up to 16) when a Director encapsulates.
@@ -67,9 +70,16 @@ pub struct RxMeta {
     pub kind: PacketKind,
     /// Length of the frame on the wire; larger than the lent frame when it was truncated.
     pub wire_len: usize,
-    /// The L4 checksum is only partial (`TP_STATUS_CSUMNOTREADY`, a veth offload): the
-    /// checksum field holds the pseudo-header sum, not the full checksum.
+    /// The L4 checksum is only partial (`CHECKSUM_PARTIAL`, a veth/TAP offload): the checksum
+    /// field holds the pseudo-header sum, not the full checksum. Always equal to
+    /// `offload.csum.is_some()` on a port that reads offload headers; an AF_PACKET port
+    /// without `PACKET_VNET_HDR` still learns the fact (`TP_STATUS_CSUMNOTREADY`) but not where
+    /// the checksum lies, so there this can be true while `offload` is [`Offload::NONE`].
     pub csum_partial: bool,
+    /// Offloads the kernel left pending on the frame (partial checksum, GSO super-frame), read
+    /// from its `virtio_net_hdr`; [`Offload::NONE`] on ports that deliver complete frames.
+    /// Forward the frame with [`FrameTx::send_offload`] to keep them pending.
+    pub offload: Offload,
 }
 
 impl RxMeta {
@@ -124,10 +134,42 @@ impl<'a> RxFrame<'a> {
     }
 }
 
+/// The error of a port asked to send a frame with offloads it cannot pass on.
+fn offload_unsupported() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this port cannot send frames with pending offloads (partial checksum or GSO)",
+    )
+}
+
 /// The transmit half of a port.
 pub trait FrameTx {
     /// Sends one frame (a complete Ethernet frame, or an IP packet on a TUN port).
     fn send(&mut self, frame: &[u8]) -> io::Result<()>;
+
+    /// Sends one frame whose offloads (partial checksum, GSO) are still pending, asking the
+    /// kernel (or the next hop) to finish them.
+    ///
+    /// The default, for ports that cannot carry offload metadata, sends plainly when
+    /// `offload.is_none()` and fails with [`io::ErrorKind::Unsupported`] otherwise.
+    fn send_offload(&mut self, frame: &[u8], offload: &Offload) -> io::Result<()> {
+        if offload.is_none() {
+            self.send(frame)
+        } else {
+            Err(offload_unsupported())
+        }
+    }
+
+    /// Sends several frames with their offloads, returning how many were sent before the
+    /// first failure. An error is returned only when the first frame could not be sent.
+    fn send_batch_offload(&mut self, frames: &[(&[u8], Offload)]) -> io::Result<usize> {
+        for (i, (f, o)) in frames.iter().enumerate() {
+            if let Err(e) = self.send_offload(f, o) {
+                return if i == 0 { Err(e) } else { Ok(i) };
+            }
+        }
+        Ok(frames.len())
+    }
 
     /// Sends several frames, returning how many were sent before the first failure. An error is
     /// returned only when the first frame could not be sent.
@@ -349,6 +391,7 @@ impl FramePort for MemoryPort {
                 kind: PacketKind::Host,
                 wire_len: frame.len(),
                 csum_partial: false,
+                offload: Offload::NONE,
             };
             let mut tx = VecTx(&mut self.tx);
             on_frame(RxFrame::new(&mut self.buf, DEFAULT_HEADROOM, meta), &mut tx);
@@ -439,6 +482,33 @@ mod tests {
         pump(&mut [&mut a], &mut Bad(0), None, &mut stats).unwrap();
         assert_eq!(stats.send_errors, 2);
         assert!(a.tx.is_empty());
+    }
+
+    #[test]
+    fn default_offload_sends_only_complete_frames() {
+        let mut m = MemoryPort::default();
+        m.send_offload(&[1, 2], &Offload::NONE).unwrap();
+        let partial = Offload {
+            csum: Some(lvs_forwarding::offload::PartialCsum {
+                start: 34,
+                offset: 6,
+            }),
+            ..Offload::NONE
+        };
+        let err = m.send_offload(&[3], &partial).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Unsupported);
+        // The batch stops at the first frame it cannot send and reports how many went out.
+        let batch = [
+            (&[4u8][..], Offload::NONE),
+            (&[5u8][..], partial),
+            (&[6u8][..], Offload::NONE),
+        ];
+        assert_eq!(m.send_batch_offload(&batch).unwrap(), 1);
+        assert_eq!(
+            m.send_batch_offload(&batch[1..]).unwrap_err().kind(),
+            io::ErrorKind::Unsupported
+        );
+        assert_eq!(m.tx, vec![vec![1, 2], vec![4]]);
     }
 
     #[test]

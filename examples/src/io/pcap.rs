@@ -8,6 +8,10 @@
 //! either byte order. Record lengths come from the file, so they are bounded: a record longer
 //! than [`MAX_RECORD_LEN`] is an error, and a buffer is never grown past that. The writer always
 //! writes native byte order.
+//!
+//! A capture holds frames as they were on the wire, so records are lent with
+//! [`Offload::NONE`](super::Offload::NONE), and writing a frame with pending offloads is refused
+//! (the default [`FrameTx::send_offload`]): a file has nowhere to keep them.
 
 use std::fmt;
 use std::fs::File;
@@ -390,6 +394,7 @@ impl<R: Read, W: Write> FramePort for PcapPort<R, W> {
                 kind: PacketKind::Host,
                 wire_len: h.orig_len,
                 csum_partial: false,
+                offload: super::Offload::NONE,
             };
             let mut tx = PcapTx {
                 writer: self.writer.as_mut(),

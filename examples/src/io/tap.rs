@@ -9,6 +9,11 @@
 //! Devices are opened with `IFF_NO_PI` (no 4-byte packet-information prefix) and in
 //! non-blocking mode; [`FramePort::recv_batch`] waits with `poll` and then reads until the
 //! device is empty or a batch is full.
+//!
+//! Offloads: the device is opened without `IFF_VNET_HDR` and never offered offloads with
+//! `TUNSETOFFLOAD`, so the kernel segments and checksums everything it hands over; frames are
+//! lent with [`Offload::NONE`](super::Offload::NONE) and only frames without pending offloads
+//! can be sent (the default [`FrameTx::send_offload`]).
 
 use std::ffi::CStr;
 use std::fs::{File, OpenOptions};
@@ -207,6 +212,7 @@ impl FramePort for TunTap {
                 kind: PacketKind::Host,
                 wire_len: len,
                 csum_partial: false,
+                offload: super::Offload::NONE,
             };
             let mut tx = FileTx(&mut self.file);
             on_frame(
