@@ -636,7 +636,10 @@ start_director() {
             ;;
         *) echo "unknown director kind $kind" >&2; return 1 ;;
     esac
+    # At most 40 tries and 10 s (each try is bounded by curl's 1 s).
+    local end=$((SECONDS + 10))
     for i in $(seq 1 40); do
+        [ "$SECONDS" -lt "$end" ] || break
         if [ "$kind" != kernel ] && ! kill -0 "$DIRECTOR_PID" 2>/dev/null; then
             echo "director $kind exited at start; stderr:" >&2; tail -n 20 "$DIRECTOR_ERR" >&2
             DIRECTOR_PID=""; return 1
