@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# The one command that runs everything CI runs (README "Tests").
+# The one command that runs everything CI runs (README "Tests"). On a fresh Debian machine
+# with only the Rust toolchain it first installs what it needs (scripts/setup.sh: apt
+# packages as root, the no_std target, rustfmt and clippy) and says what it installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+
+step "set-up (scripts/setup.sh test: installs only what is missing)"
+scripts/setup.sh test
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -14,6 +14,11 @@ Client side:
   udpq  --addr A --port P --msg M [--timeout S] [--source S]
         sends one datagram on a connected socket (only the addressed peer can answer)
         and prints the answer; exit 1 on timeout.
+  conns --addr A --port P --count N [--timeout S] [--deadline S] [--source S]
+        N new TCP connections one after another, each "GET /" and the answer read to
+        EOF; prints "NAME COUNT" per answering server (the body's first line), then
+        "failures F" (F includes the connections not tried when --deadline ran out).
+        Exit 0 if F is 0, else 1.
 """
 import argparse
 import os
@@ -173,6 +178,52 @@ def udpq_main(a):
     return 0
 
 
+def conns_main(a):
+    import time
+
+    counts = {}
+    failures = 0
+    errors = {}
+    end = time.monotonic() + a.deadline
+    fam = socket.AF_INET6 if ":" in a.addr else socket.AF_INET
+    req = ("GET / HTTP/1.0\r\nHost: %s\r\n\r\n" % a.addr).encode()
+    for i in range(a.count):
+        if time.monotonic() >= end:
+            failures += a.count - i
+            errors["deadline"] = errors.get("deadline", 0) + a.count - i
+            break
+        s = socket.socket(fam, socket.SOCK_STREAM)
+        s.settimeout(a.timeout)
+        try:
+            if a.source:
+                s.bind((a.source, 0))
+            s.connect((a.addr, a.port))
+            s.sendall(req)
+            data = b""
+            while len(data) < 65536:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            name = body.decode(errors="replace").strip().split("\n")[0]
+            if not head.startswith(b"HTTP/1.") or b" 200 " not in head.split(b"\r\n")[0] or not name:
+                raise OSError("bad answer %r" % data[:80])
+            counts[name] = counts.get(name, 0) + 1
+        except (OSError, socket.timeout) as e:
+            failures += 1
+            k = type(e).__name__ + ": " + str(e)[:60]
+            errors[k] = errors.get(k, 0) + 1
+        finally:
+            s.close()
+    for name in sorted(counts):
+        print("%s %d" % (name, counts[name]))
+    print("failures %d" % failures)
+    for k, n in sorted(errors.items()):
+        print("conns: %d x %s" % (n, k), file=sys.stderr)
+    return 0 if failures == 0 else 1
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -196,8 +247,16 @@ def main():
     q.add_argument("--msg", required=True)
     q.add_argument("--timeout", type=float, default=3.0)
     q.add_argument("--source")
+    c = sub.add_parser("conns")
+    c.add_argument("--addr", required=True)
+    c.add_argument("--port", type=int, default=80)
+    c.add_argument("--count", type=int, required=True)
+    c.add_argument("--timeout", type=float, default=3.0)
+    c.add_argument("--deadline", type=float, default=60.0)
+    c.add_argument("--source")
     a = p.parse_args()
-    fn = {"http": http_main, "sink": sink_main, "udp": udp_main, "udpq": udpq_main}[a.cmd]
+    fn = {"http": http_main, "sink": sink_main, "udp": udp_main, "udpq": udpq_main,
+          "conns": conns_main}[a.cmd]
     sys.exit(fn(a) or 0)
 
 

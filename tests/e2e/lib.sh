@@ -2,22 +2,34 @@
 # lvs-rs end-to-end harness: network namespaces, real servers, directors, checks.
 # Sourced by tests/e2e/run.sh, scripts/demo.sh and scripts/bench-netns.sh.
 #
-# Topology (all addresses are documentation ranges):
+# Topology (all addresses are documentation ranges). One-armed (modes nat, dr, tun):
 #
 #   client ns      eth0 192.0.2.2/24 + 192.0.2.3/24, 2001:db8:c::2/64
 #        |         routes: VIP 203.0.113.10/32 and 2001:db8:f::10/128 via the director
 #   lan ns         br0, one port per namespace (a plain L2 switch)
 #        |
-#   director ns    eth0 (afpacket, kernel) or br0{eth0, TAP} (tap):
+#   director ns    eth0 (afpacket, kernel) or br0{eth0, lvstap0} (tap):
 #                  192.0.2.1/24 198.51.100.1/24 2001:db8:c::1/64 2001:db8:5::1/64 (kernel-owned;
-#                  health checks use them). ip_forward OFF (v4 and v6), VIP NOT on the kernel:
-#                  only the user-space director moves VIP traffic.
-#                  The TAP director is a separate host on the LAN: 192.0.2.254 198.51.100.254
-#                  2001:db8:c::fe 2001:db8:5::fe, MAC 02:00:00:00:00:fe.
+#                  health checks use them). ip_forward OFF (v4 and v6), VIP NOT on the kernel,
+#                  blackhole routes for the VIPs: only the user-space director moves VIP traffic.
+#                  The TAP director is a separate host on the LAN, MAC 02:00:00:00:00:fe; its
+#                  addresses 192.0.2.254 198.51.100.254 2001:db8:c::fe 2001:db8:5::fe are on
+#                  the persistent TAP lvstap0 (arp_ignore=1: the kernel does not ARP for them).
 #   rs1..rs3 ns    eth0 198.51.100.11-13/24, 2001:db8:5::11-13/64
 #                  NAT: default route via the director. DR/TUN: VIP on lo, arp_ignore=1,
 #                  arp_announce=2, rp_filter=0, client net on-link (replies go direct);
 #                  TUN also runs lvs-ipip-decap into a TUN device.
+#
+# Two-armed VS/NAT (mode nat2, the LVS paper's picture):
+#
+#   client ns      eth0 198.51.100.2/24 + .3/24, 2001:db8:1::2/64; VIP via 198.51.100.1 / 2001:db8:1::1
+#   lan ns br0     client network
+#   director ns    eth0 198.51.100.1/24 2001:db8:1::1/64, eth1 192.0.2.1/24 2001:db8:2::1/64
+#                  (tap: br0{eth0,tap0} br1{eth1,tap1}, the addresses on tap0/tap1, arp_ignore=1)
+#   lan ns br1     private server LAN
+#   rs1..rs3 ns    eth0 192.0.2.11-13/24, 2001:db8:2::11-13/64, default via 192.0.2.1 / 2001:db8:2::1
+#
+# The directors learn their addresses from the kernel (E2E_FLAG_ADDRS=1: --addr flags).
 #
 # Public functions (see each one's comment): e2e_require_root, e2e_init, topo_up, topo_down,
 # start_real_servers, stop_rs_http, start_rs_http, start_director, stop_director,
@@ -34,6 +46,8 @@
 #                   director's ICMP "fragmentation needed"/"packet too big" (as IPVS sends) to
 #                   get through; 1600 takes path MTU discovery out of the TUN tests.
 #   E2E_STATIC_NEIGH=1  give the director --neighbor entries for the real servers (default: it resolves)
+#   E2E_OFFLOADS=on|off on (default): interfaces keep their default offloads; off: ethtool -K off
+#   E2E_FLAG_ADDRS=1    pass the director's addresses as --addr flags (default: learned from the kernel)
 
 E2E_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_REPO=$(cd "$E2E_LIB_DIR/../.." && pwd)
@@ -47,6 +61,7 @@ CL4=192.0.2.2
 CL4B=192.0.2.3
 CL6=2001:db8:c::2
 DIR_MAC=02:00:00:00:00:01
+DIR_MAC1=02:00:00:00:02:01
 TAP_MAC=02:00:00:00:00:fe
 TAP_DEV=lvstap0
 DECAP_DEV=lvsdecap0
@@ -62,6 +77,7 @@ DIRECTOR_RULES=""
 DIRECTOR_OUT=""
 DIRECTOR_ERR=""
 DIRECTOR_SEQ=0
+DIRECTOR_CMD=""
 TOPO_UP=0
 E2E_WORK=""
 
@@ -120,7 +136,7 @@ e2e_need_tools() {
     local t missing=()
     for t in "$@"; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
     if [ "${#missing[@]}" -gt 0 ]; then
-        echo "ERROR: missing tools: ${missing[*]} (apt-get install -y socat curl ethtool nftables iperf3 wrk)" >&2
+        echo "ERROR: missing tools: ${missing[*]} (scripts/setup.sh installs them: apt-get install -y iproute2 ethtool nftables socat curl python3 procps iperf3 wrk)" >&2
         exit 1
     fi
 }
@@ -153,107 +169,234 @@ NS_CL=""; NS_LAN=""; NS_DIR=""
 nsx() { local n=$1; shift; ip netns exec "$n" "$@"; }
 ns_rs() { ns "rs$1"; }
 
-# ethtool offloads OFF on a device: the director must see what a wire would carry
-# (no CHECKSUM_PARTIAL half-checksums, no 64 KB GSO/GRO super-frames).
-offloads_off() {
+# Offloads. Default (E2E_OFFLOADS=on): every interface keeps the kernel's defaults, as on a
+# real host (veths then hand over CHECKSUM_PARTIAL packets and GSO super-frames, and the
+# director must cope). E2E_OFFLOADS=off: `ethtool -K ... off` on every link the tests make,
+# so the director sees only what a wire would carry.
+E2E_OFFLOADS=${E2E_OFFLOADS:-on}
+link_offloads() { # link_offloads NS DEV
+    [ "$E2E_OFFLOADS" = off ] || return 0
     ip netns exec "$1" ethtool -K "$2" tx off rx off tso off gso off gro off >/dev/null 2>&1 ||
         ip netns exec "$1" ethtool -K "$2" tx off tso off gso off >/dev/null 2>&1 || true
 }
 
 sysctl_ns() { ip netns exec "$1" sysctl -qw "$2" >/dev/null; }
 
-# veth_to_lan NS PORTNAME MAC: veth eth0 in NS, its peer PORTNAME in the LAN bridge.
+# veth_to_lan NS PORTNAME MAC [MTU] [BRIDGE] [IFNAME]: veth IFNAME (eth0) in NS, its peer
+# PORTNAME in the LAN namespace's bridge BRIDGE (br0).
 veth_to_lan() {
-    local n=$1 port=$2 mac=$3 mtu=${4:-1500}
-    ip -n "$n" link add eth0 mtu "$mtu" address "$mac" type veth peer name "$port" mtu "$mtu" netns "$NS_LAN"
-    ip -n "$NS_LAN" link set "$port" master br0 up
-    ip -n "$n" link set eth0 up
-    offloads_off "$n" eth0
-    offloads_off "$NS_LAN" "$port"
+    local n=$1 port=$2 mac=$3 mtu=${4:-1500} br=${5:-br0} dev=${6:-eth0}
+    ip -n "$n" link add "$dev" mtu "$mtu" address "$mac" type veth peer name "$port" mtu "$mtu" netns "$NS_LAN"
+    ip -n "$NS_LAN" link set "$port" master "$br" up
+    ip -n "$n" link set "$dev" up
+    link_offloads "$n" "$dev"
+    link_offloads "$NS_LAN" "$port"
 }
 
-# Next hops the client and the NAT real servers use; set by topo_up from the director kind.
+# Topology-dependent names and addresses; set by topo_up from the mode and director kind.
 GW_C4=""; GW_C6=""; GW_RS4=""; GW_RS6=""
 TOPO_MODE=""
+DIR_IFACES=()       # lvs-afpacket --iface list
+DIR_TAPS=()         # lvs-tap --tap list (persistent TAP devices made by topo_up)
+DIR_ADDRS=()        # the director's addresses, passed as --addr only with E2E_FLAG_ADDRS=1
+rs_addr4() { if [ "$TOPO_MODE" = nat2 ]; then echo "192.0.2.1$1"; else echo "198.51.100.1$1"; fi; }
+rs_addr6() { if [ "$TOPO_MODE" = nat2 ]; then echo "2001:db8:2::1$1"; else echo "2001:db8:5::1$1"; fi; }
 
-# topo_up MODE KIND: MODE nat|dr|tun, KIND afpacket|tap|kernel. Builds the namespaces and
-# links (no servers, no director).
-topo_up() {
-    local mode=$1 kind=$2 i n
-    TOPO_MODE=$mode
-    NS_CL=$(ns cl); NS_LAN=$(ns lan); NS_DIR=$(ns dir)
-    TOPO_UP=1
-    for n in "$NS_LAN" "$NS_CL" "$NS_DIR" $(for i in $(seq 1 "$RS_COUNT"); do ns_rs "$i"; done); do
-        ip netns add "$n"
-        ip -n "$n" link set lo up
-        sysctl_ns "$n" net.ipv6.conf.all.accept_ra=0
-        sysctl_ns "$n" net.ipv6.conf.default.accept_ra=0
-        sysctl_ns "$n" net.ipv6.conf.default.accept_dad=0
-        # Redirects would let a NAT real server bypass the director (IPv6 has no
-        # send_redirects switch on a forwarding kernel director): ignore them everywhere.
-        sysctl_ns "$n" net.ipv4.conf.all.accept_redirects=0
-        sysctl_ns "$n" net.ipv4.conf.default.accept_redirects=0
-        sysctl_ns "$n" net.ipv6.conf.all.accept_redirects=0
-        sysctl_ns "$n" net.ipv6.conf.default.accept_redirects=0
-    done
-    # The LAN: a bridge without STP (ports forward at once) and without multicast
-    # snooping (ND multicast always flooded).
-    ip -n "$NS_LAN" link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0
-    ip -n "$NS_LAN" link set br0 up
+# new_ns NAME: a namespace with lo up, no RA, no DAD, ICMP redirects ignored.
+new_ns() {
+    local n=$1
+    ip netns add "$n"
+    ip -n "$n" link set lo up
+    sysctl_ns "$n" net.ipv6.conf.all.accept_ra=0
+    sysctl_ns "$n" net.ipv6.conf.default.accept_ra=0
+    sysctl_ns "$n" net.ipv6.conf.default.accept_dad=0
+    # Redirects would let a NAT real server bypass the director (IPv6 has no
+    # send_redirects switch on a forwarding kernel director): ignore them everywhere.
+    sysctl_ns "$n" net.ipv4.conf.all.accept_redirects=0
+    sysctl_ns "$n" net.ipv4.conf.default.accept_redirects=0
+    sysctl_ns "$n" net.ipv6.conf.all.accept_redirects=0
+    sysctl_ns "$n" net.ipv6.conf.default.accept_redirects=0
+}
 
-    if [ "$kind" = tap ]; then
-        GW_C4=192.0.2.254; GW_C6=2001:db8:c::fe; GW_RS4=198.51.100.254; GW_RS6=2001:db8:5::fe
-    else
-        GW_C4=192.0.2.1; GW_C6=2001:db8:c::1; GW_RS4=198.51.100.1; GW_RS6=2001:db8:5::1
-    fi
+# lan_bridge NAME: a bridge in the LAN namespace without STP (ports forward at once) and
+# without multicast snooping (ND multicast always flooded).
+lan_bridge() {
+    ip -n "$NS_LAN" link add "$1" type bridge stp_state 0 forward_delay 0 mcast_snooping 0
+    ip -n "$NS_LAN" link set "$1" up
+}
 
-    # client
-    veth_to_lan "$NS_CL" cl 02:00:00:00:00:02
-    ip -n "$NS_CL" addr add "$CL4/24" dev eth0
-    ip -n "$NS_CL" addr add "$CL4B/24" dev eth0
-    ip -n "$NS_CL" addr add "$CL6/64" dev eth0 nodad
-    ip -n "$NS_CL" route add "$VIP4/32" via "$GW_C4"
-    ip -n "$NS_CL" -6 route add "$VIP6/128" via "$GW_C6"
-    # DR/TUN replies come from the VIP straight from a real server, whose ARP request
-    # carries a 198.51.100.x sender: no reverse-path filtering on the client.
-    for i in all default eth0; do sysctl_ns "$NS_CL" "net.ipv4.conf.$i.rp_filter=0"; done
-    # Connection-rate friendliness (see netns-notes.md): no PAWS drops on reused ports.
-    sysctl_ns "$NS_CL" net.ipv4.tcp_timestamps=2
-    sysctl_ns "$NS_CL" "net.ipv4.ip_local_port_range=1024 65535"
-    sysctl_ns "$NS_CL" net.ipv4.tcp_tw_reuse=1
+# dir_bridge NAME MAC MTU PORT...: a bridge in the director namespace over PORTs.
+dir_bridge() {
+    local br=$1 mac=$2 mtu=$3 p
+    shift 3
+    ip -n "$NS_DIR" link add "$br" mtu "$mtu" address "$mac" type bridge stp_state 0 forward_delay 0 mcast_snooping 0
+    for p in "$@"; do ip -n "$NS_DIR" link set "$p" master "$br"; done
+    ip -n "$NS_DIR" link set "$br" up
+}
 
-    # director
-    veth_to_lan "$NS_DIR" dir "$DIR_MAC" "${E2E_RS_MTU:-1500}"
-    local dirdev=eth0
-    if [ "$kind" = tap ]; then
-        # The TAP is joined to the LAN by a bridge in the director namespace; the kernel's
-        # own addresses live on that bridge.
-        ip -n "$NS_DIR" link add br0 mtu "${E2E_RS_MTU:-1500}" address 02:00:00:00:00:03 type bridge stp_state 0 forward_delay 0 mcast_snooping 0
-        ip -n "$NS_DIR" link set eth0 master br0
-        ip -n "$NS_DIR" link set br0 up
-        dirdev=br0
-    fi
-    ip -n "$NS_DIR" addr add 192.0.2.1/24 dev "$dirdev"
-    ip -n "$NS_DIR" addr add 198.51.100.1/24 dev "$dirdev"
-    ip -n "$NS_DIR" addr add 2001:db8:c::1/64 dev "$dirdev" nodad
-    ip -n "$NS_DIR" addr add 2001:db8:5::1/64 dev "$dirdev" nodad
+# dir_tap NAME MTU: a persistent TAP device in the director namespace (lvs-tap attaches to
+# it), up, with the test's offload setting.
+dir_tap() {
+    ip -n "$NS_DIR" tuntap add mode tap name "$1"
+    ip -n "$NS_DIR" link set "$1" mtu "$2" up
+    link_offloads "$NS_DIR" "$1"
+    DIR_TAPS+=("$1")
+}
+
+# dir_addr DEV CIDR [ip-addr options]: a director address on DEV (IPv6 without DAD).
+dir_addr() {
+    local dev=$1 cidr=$2
+    shift 2
+    case $cidr in
+        *:*) ip -n "$NS_DIR" addr add "$cidr" dev "$dev" nodad "$@" ;;
+        *) ip -n "$NS_DIR" addr add "$cidr" dev "$dev" "$@" ;;
+    esac
+    DIR_ADDRS+=("$cidr")
+}
+
+# director_kernel_quiet: forwarding off and blackhole routes for the VIPs, so that only the
+# user-space director moves VIP traffic (see the comment at the top).
+director_kernel_quiet() {
     sysctl_ns "$NS_DIR" net.ipv4.ip_forward=0
     sysctl_ns "$NS_DIR" net.ipv6.conf.all.forwarding=0
     sysctl_ns "$NS_DIR" net.ipv4.conf.all.send_redirects=0
+    sysctl_ns "$NS_DIR" net.ipv4.conf.default.send_redirects=0
     # The director's kernel also sees every VIP frame. IPv4 without forwarding drops them
     # silently, but IPv6 without a route answers each with ICMPv6 "no route", which kills
     # the client's connect before the real server's SYN-ACK arrives. A blackhole route
     # (not a local address: no ARP/ND answer) makes the kernel drop them silently, v4 too.
     ip -n "$NS_DIR" route add blackhole "$VIP4/32"
     ip -n "$NS_DIR" -6 route add blackhole "$VIP6/128"
-    sysctl_ns "$NS_DIR" net.ipv4.conf.default.send_redirects=0
+}
+
+# director_arp_ignore: the TAP director's addresses are on the kernel's TAP devices; with
+# arp_ignore=1 the kernel answers ARP only for addresses on the receiving interface, so it
+# stays silent on the bridges and lvs-tap answers for its own addresses.
+director_arp_ignore() {
+    local d
+    for d in all default $(ip -n "$NS_DIR" -o link show | awk -F': ' '{print $2}' | sed 's/@.*//'); do
+        sysctl_ns "$NS_DIR" "net.ipv4.conf.$d.arp_ignore=1" 2>/dev/null || true
+    done
+}
+
+# client_setup CL4 CL4B CL6/PLEN GW4 GW6: the client's addresses, its VIP routes and sysctls.
+client_setup() {
+    ip -n "$NS_CL" addr add "$1/24" dev eth0
+    ip -n "$NS_CL" addr add "$2/24" dev eth0
+    ip -n "$NS_CL" addr add "$3/64" dev eth0 nodad
+    ip -n "$NS_CL" route add "$VIP4/32" via "$4"
+    ip -n "$NS_CL" -6 route add "$VIP6/128" via "$5"
+    # DR/TUN replies come from the VIP straight from a real server, whose ARP request
+    # carries a 198.51.100.x sender: no reverse-path filtering on the client.
+    local i
+    for i in all default eth0; do sysctl_ns "$NS_CL" "net.ipv4.conf.$i.rp_filter=0"; done
+    # Connection-rate friendliness (see netns-notes.md): no PAWS drops on reused ports.
+    sysctl_ns "$NS_CL" net.ipv4.tcp_timestamps=2
+    sysctl_ns "$NS_CL" "net.ipv4.ip_local_port_range=1024 65535"
+    sysctl_ns "$NS_CL" net.ipv4.tcp_tw_reuse=1
+}
+
+# topo_up MODE KIND: MODE nat|dr|tun (one-armed: one LAN) or nat2 (two-armed VS/NAT: client
+# network and private server LAN), KIND afpacket|tap|kernel. Builds the namespaces and
+# links (no servers, no director).
+topo_up() {
+    local mode=$1 kind=$2 i n
+    TOPO_MODE=$mode
+    NS_CL=$(ns cl); NS_LAN=$(ns lan); NS_DIR=$(ns dir)
+    DIR_IFACES=(); DIR_TAPS=(); DIR_ADDRS=()
+    TOPO_UP=1
+    for n in "$NS_LAN" "$NS_CL" "$NS_DIR" $(for i in $(seq 1 "$RS_COUNT"); do ns_rs "$i"; done); do
+        new_ns "$n"
+    done
+    if [ "$mode" = nat2 ]; then topo_nat2 "$kind"; else topo_one_arm "$mode" "$kind"; fi
+    director_kernel_quiet
+    [ "$kind" = tap ] && director_arp_ignore
+    if [ "$mode" = tun ]; then
+        for i in $(seq 1 "$RS_COUNT"); do start_decap "$i"; done
+    fi
+    return 0
+}
+
+# The seed's VS/NAT picture: client network 198.51.100.0/24 + 2001:db8:1::/64 (lan br0),
+# director eth0 198.51.100.1 / 2001:db8:1::1 and eth1 192.0.2.1 / 2001:db8:2::1, private
+# server LAN 192.0.2.0/24 + 2001:db8:2::/64 (lan br1) whose default gateway is the director.
+topo_nat2() {
+    local kind=$1 i n mtu=${E2E_RS_MTU:-1500}
+    CL4=198.51.100.2; CL4B=198.51.100.3; CL6=2001:db8:1::2
+    GW_C4=198.51.100.1; GW_C6=2001:db8:1::1; GW_RS4=192.0.2.1; GW_RS6=2001:db8:2::1
+    lan_bridge br0
+    lan_bridge br1
+    veth_to_lan "$NS_CL" cl 02:00:00:00:00:02
+    client_setup "$CL4" "$CL4B" "$CL6" "$GW_C4" "$GW_C6"
+    veth_to_lan "$NS_DIR" dir0 "$DIR_MAC" 1500 br0 eth0
+    veth_to_lan "$NS_DIR" dir1 "$DIR_MAC1" "$mtu" br1 eth1
+    if [ "$kind" = tap ]; then
+        dir_tap tap0 1500
+        dir_tap tap1 "$mtu"
+        dir_bridge br0 02:00:00:00:00:03 1500 eth0 tap0
+        dir_bridge br1 02:00:00:00:00:13 "$mtu" eth1 tap1
+        dir_addr tap0 198.51.100.1/24; dir_addr tap0 2001:db8:1::1/64
+        dir_addr tap1 192.0.2.1/24; dir_addr tap1 2001:db8:2::1/64
+    else
+        DIR_IFACES=(eth0 eth1)
+        dir_addr eth0 198.51.100.1/24; dir_addr eth0 2001:db8:1::1/64
+        dir_addr eth1 192.0.2.1/24; dir_addr eth1 2001:db8:2::1/64
+    fi
+    for i in $(seq 1 "$RS_COUNT"); do
+        n=$(ns_rs "$i")
+        veth_to_lan "$n" "rs$i" "02:00:00:00:01:1$i" "$mtu" br1
+        ip -n "$n" addr add "$(rs_addr4 "$i")/24" dev eth0
+        ip -n "$n" addr add "$(rs_addr6 "$i")/64" dev eth0 nodad
+        ip -n "$n" route add default via "$GW_RS4"
+        ip -n "$n" -6 route add default via "$GW_RS6"
+    done
+}
+
+# One LAN for everything (client 192.0.2.0/24, real servers 198.51.100.0/24 on one bridge).
+topo_one_arm() {
+    local mode=$1 kind=$2 i n mtu=${E2E_RS_MTU:-1500}
+    CL4=192.0.2.2; CL4B=192.0.2.3; CL6=2001:db8:c::2
+    if [ "$kind" = tap ]; then
+        GW_C4=192.0.2.254; GW_C6=2001:db8:c::fe; GW_RS4=198.51.100.254; GW_RS6=2001:db8:5::fe
+    else
+        GW_C4=192.0.2.1; GW_C6=2001:db8:c::1; GW_RS4=198.51.100.1; GW_RS6=2001:db8:5::1
+    fi
+    lan_bridge br0
+    veth_to_lan "$NS_CL" cl 02:00:00:00:00:02
+    client_setup "$CL4" "$CL4B" "$CL6" "$GW_C4" "$GW_C6"
+
+    # director
+    veth_to_lan "$NS_DIR" dir "$DIR_MAC" "$mtu"
+    local dirdev=eth0
+    if [ "$kind" = tap ]; then
+        # The TAP is joined to the LAN by a bridge in the director namespace; the kernel's
+        # own addresses live on that bridge, the TAP director's on the TAP device.
+        dir_tap "$TAP_DEV" "$mtu"
+        dir_bridge br0 02:00:00:00:00:03 "$mtu" eth0 "$TAP_DEV"
+        dirdev=br0
+    fi
+    ip -n "$NS_DIR" addr add 192.0.2.1/24 dev "$dirdev"
+    ip -n "$NS_DIR" addr add 198.51.100.1/24 dev "$dirdev"
+    ip -n "$NS_DIR" addr add 2001:db8:c::1/64 dev "$dirdev" nodad
+    ip -n "$NS_DIR" addr add 2001:db8:5::1/64 dev "$dirdev" nodad
+    if [ "$kind" = tap ]; then
+        # Same prefixes as br0's: a higher metric keeps the kernel's own traffic (health
+        # checks) on br0 while lvs-tap still finds its addresses and on-link routes here.
+        local a
+        for a in 192.0.2.254/24 198.51.100.254/24 2001:db8:c::fe/64 2001:db8:5::fe/64; do
+            dir_addr "$TAP_DEV" "$a" metric 1000
+        done
+    else
+        DIR_IFACES=(eth0)
+        DIR_ADDRS=(192.0.2.1/24 198.51.100.1/24 2001:db8:c::1/64 2001:db8:5::1/64)
+    fi
 
     # real servers
     for i in $(seq 1 "$RS_COUNT"); do
         n=$(ns_rs "$i")
-        veth_to_lan "$n" "rs$i" "02:00:00:00:01:1$i" "${E2E_RS_MTU:-1500}"
-        ip -n "$n" addr add "198.51.100.1$i/24" dev eth0
-        ip -n "$n" addr add "2001:db8:5::1$i/64" dev eth0 nodad
+        veth_to_lan "$n" "rs$i" "02:00:00:00:01:1$i" "$mtu"
+        ip -n "$n" addr add "$(rs_addr4 "$i")/24" dev eth0
+        ip -n "$n" addr add "$(rs_addr6 "$i")/64" dev eth0 nodad
         if [ "$mode" = nat ]; then
             # NAT: replies must go back through the director to be un-NATed.
             ip -n "$n" route add default via "$GW_RS4"
@@ -271,9 +414,6 @@ topo_up() {
             ip -n "$n" -6 route add 2001:db8:c::/64 dev eth0
         fi
     done
-    if [ "$mode" = tun ]; then
-        for i in $(seq 1 "$RS_COUNT"); do start_decap "$i"; done
-    fi
 }
 
 # start_decap I: lvs-ipip-decap on rsI, its TUN device up with rp_filter 0.
@@ -331,7 +471,7 @@ topo_down() {
 # DR and TUN cannot change the port, so they listen on 80/81/53.
 rs_port() { # rs_port MODE http|sink|udp
     case "$1:$2" in
-        nat:http) echo 8080 ;; nat:sink) echo 8081 ;; nat:udp) echo 5353 ;;
+        nat*:http) echo 8080 ;; nat*:sink) echo 8081 ;; nat*:udp) echo 5353 ;;
         *:http) echo 80 ;; *:sink) echo 81 ;; *:udp) echo 53 ;;
     esac
 }
@@ -398,7 +538,7 @@ start_real_servers() {
 #   bench    VIP:80 rr rs1..3 (HTTP), VIP:5201 tcp+udp rs1 only (iperf3)
 write_rules() {
     local mode=$1 set=$2 file=$3 fwd hp sp up
-    case $mode in nat) fwd=-m ;; dr) fwd=-g ;; tun) fwd=-i ;; *) echo "bad mode $mode" >&2; return 1 ;; esac
+    case $mode in nat|nat2) fwd=-m ;; dr) fwd=-g ;; tun) fwd=-i ;; *) echo "bad mode $mode" >&2; return 1 ;; esac
     hp=$(rs_port "$mode" http); sp=$(rs_port "$mode" sink); up=$(rs_port "$mode" udp)
     svc() { # svc -t|-u VIPPORT RSPORT SCHED "WEIGHTS" [extra]
         local proto=$1 vp=$2 rp=$3 sched=$4 weights=$5 extra=${6:-} fam vaddr raddr i=0 w
@@ -410,7 +550,7 @@ write_rules() {
             for w in $weights; do
                 i=$((i + 1))
                 [ "$w" = - ] && continue
-                if [ "$fam" = 4 ]; then raddr="198.51.100.1$i:$rp"; else raddr="[2001:db8:5::1$i]:$rp"; fi
+                if [ "$fam" = 4 ]; then raddr="$(rs_addr4 "$i"):$rp"; else raddr="[$(rs_addr6 "$i")]:$rp"; fi
                 echo "-a $proto $vaddr -r $raddr $fwd -w $w"
             done
         done
@@ -454,39 +594,39 @@ start_director() {
     DIRECTOR_ERR="$E2E_WORK/director-$DIRECTOR_SEQ.err"
     : >"$DIRECTOR_OUT"; : >"$DIRECTOR_ERR"
     cp "$rules" "$E2E_WORK/director-$DIRECTOR_SEQ.rules"
-    local neigh=()
+    local neigh=() flags=() a d cmd=()
     if [ "${E2E_STATIC_NEIGH:-0}" = 1 ]; then
         for i in $(seq 1 "$RS_COUNT"); do
-            neigh+=(--neighbor "198.51.100.1$i=02:00:00:00:01:1$i" --neighbor "2001:db8:5::1$i=02:00:00:00:01:1$i")
+            neigh+=(--neighbor "$(rs_addr4 "$i")=02:00:00:00:01:1$i" --neighbor "$(rs_addr6 "$i")=02:00:00:00:01:1$i")
         done
+    fi
+    # Learned addressing by default: the director reads its addresses, routes and neighbours
+    # from the kernel (rtnetlink). E2E_FLAG_ADDRS=1 passes them as --addr flags instead.
+    if [ "${E2E_FLAG_ADDRS:-0}" = 1 ]; then
+        for a in "${DIR_ADDRS[@]}"; do flags+=(--addr "$a"); done
     fi
     case $kind in
         afpacket)
-            ip netns exec "$NS_DIR" "$(director_bin afpacket)" --rules "$rules" --iface eth0 \
-                --addr 192.0.2.1/24 --addr 198.51.100.1/24 --addr 2001:db8:c::1/64 --addr 2001:db8:5::1/64 \
-                "${neigh[@]+"${neigh[@]}"}" "$@" >"$DIRECTOR_OUT" 2>"$DIRECTOR_ERR" &
-            DIRECTOR_PID=$!
+            cmd=("$(director_bin afpacket)" --rules "$rules")
+            for d in "${DIR_IFACES[@]}"; do cmd+=(--iface "$d"); done
             ;;
         tap)
-            ip netns exec "$NS_DIR" "$(director_bin tap)" --rules "$rules" --tap "$TAP_DEV" --mac "$TAP_MAC" \
-                --addr 192.0.2.254/24 --addr 198.51.100.254/24 --addr 2001:db8:c::fe/64 --addr 2001:db8:5::fe/64 \
-                "${neigh[@]+"${neigh[@]}"}" "$@" >"$DIRECTOR_OUT" 2>"$DIRECTOR_ERR" &
+            cmd=("$(director_bin tap)" --rules "$rules")
+            for d in "${DIR_TAPS[@]}"; do cmd+=(--tap "$d"); done
+            cmd+=(--mac "$TAP_MAC")
+            ;;
+    esac
+    case $kind in
+        afpacket|tap)
+            cmd+=("${flags[@]+"${flags[@]}"}" "${neigh[@]+"${neigh[@]}"}" "$@")
+            DIRECTOR_CMD="${cmd[*]}"
+            printf '%s\n' "$DIRECTOR_CMD" >"$E2E_WORK/director-$DIRECTOR_SEQ.cmd"
+            ip netns exec "$NS_DIR" "${cmd[@]}" >"$DIRECTOR_OUT" 2>"$DIRECTOR_ERR" &
             DIRECTOR_PID=$!
-            for i in $(seq 1 50); do
-                ip -n "$NS_DIR" link show "$TAP_DEV" >/dev/null 2>&1 && break
-                kill -0 "$DIRECTOR_PID" 2>/dev/null || break
-                sleep 0.1
-            done
-            if ! ip -n "$NS_DIR" link show "$TAP_DEV" >/dev/null 2>&1; then
-                echo "lvs-tap did not create $TAP_DEV; stderr:" >&2; tail -n 20 "$DIRECTOR_ERR" >&2
-                stop_director; return 1
-            fi
-            offloads_off "$NS_DIR" "$TAP_DEV"
-            ip -n "$NS_DIR" link set "$TAP_DEV" mtu "${E2E_RS_MTU:-1500}"
-            ip -n "$NS_DIR" link set "$TAP_DEV" master br0 up
             ;;
         kernel)
-            [ "$mode" = nat ] || { echo "the kernel stand-in director does NAT only" >&2; return 1; }
+            case $mode in nat|nat2) ;; *) echo "the kernel stand-in director does NAT only" >&2; return 1 ;; esac
+            DIRECTOR_CMD="nftables DNAT (nft_director.py $rules), forwarding on"
             sysctl_ns "$NS_DIR" net.ipv4.ip_forward=1
             sysctl_ns "$NS_DIR" net.ipv6.conf.all.forwarding=1
             "$E2E_PY" "$E2E_LIB_DIR/nft_director.py" "$rules" >"$E2E_WORK/director-$DIRECTOR_SEQ.nft"
@@ -496,7 +636,10 @@ start_director() {
             ;;
         *) echo "unknown director kind $kind" >&2; return 1 ;;
     esac
+    # At most 40 tries and 10 s (each try is bounded by curl's 1 s).
+    local end=$((SECONDS + 10))
     for i in $(seq 1 40); do
+        [ "$SECONDS" -lt "$end" ] || break
         if [ "$kind" != kernel ] && ! kill -0 "$DIRECTOR_PID" 2>/dev/null; then
             echo "director $kind exited at start; stderr:" >&2; tail -n 20 "$DIRECTOR_ERR" >&2
             DIRECTOR_PID=""; return 1

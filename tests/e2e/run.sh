@@ -1,24 +1,36 @@
 #!/usr/bin/env bash
 # lvs-rs end-to-end tests in network namespaces. See tests/e2e/README.md.
 #
-#   sudo tests/e2e/run.sh                          # NAT, DR, TUN x afpacket, tap
-#   E2E_MODES=nat E2E_DIRECTORS=afpacket tests/e2e/run.sh
-#   E2E_DIRECTOR=kernel tests/e2e/run.sh           # nftables stand-in (NAT only): checks the harness
+#   sudo tests/e2e/run.sh                          # nat nat2 dr tun x afpacket tap, offloads on,
+#                                                  # + a quick nat/afpacket pass, offloads off, --addr flags
+#   E2E_MODES=nat2 E2E_DIRECTORS=afpacket tests/e2e/run.sh
+#   E2E_MODES=nat2 E2E_DIRECTOR=kernel tests/e2e/run.sh  # nftables stand-in (NAT only): checks the harness
 #   E2E_QUICK=1 tests/e2e/run.sh                   # tests (a)-(d) only, smaller files
+#   E2E_OFFLOADS=off E2E_FLAG_ADDRS=1 tests/e2e/run.sh   # ethtool -K off everywhere, --addr flags
 #
 # Exit: 0 all passed (or SKIP: no root / no netns), 1 a test failed, 2 usage error.
 set -euo pipefail
 
+# The default run (no selection made) adds the extra pass; any selection runs just that.
+if [ -z "${E2E_MODES:-}${E2E_DIRECTOR:-}${E2E_DIRECTORS:-}${E2E_QUICK:-}${E2E_OFFLOADS:-}${E2E_FLAG_ADDRS:-}" ]; then
+    E2E_EXTRA_PASS=${E2E_EXTRA_PASS:-1}
+else
+    E2E_EXTRA_PASS=${E2E_EXTRA_PASS:-0}
+fi
+
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-E2E_MODES=${E2E_MODES:-nat dr tun}
+E2E_MODES=${E2E_MODES:-nat nat2 dr tun}
 if [ -n "${E2E_DIRECTOR:-}" ]; then E2E_DIRECTORS=$E2E_DIRECTOR; fi
 E2E_DIRECTORS=${E2E_DIRECTORS:-afpacket tap}
 E2E_QUICK=${E2E_QUICK:-0}
+E2E_FLAG_ADDRS=${E2E_FLAG_ADDRS:-0}
 
-for m in $E2E_MODES; do case $m in nat|dr|tun) ;; *) echo "E2E_MODES: unknown mode '$m'" >&2; exit 2 ;; esac; done
+for m in $E2E_MODES; do case $m in nat|nat2|dr|tun) ;; *) echo "E2E_MODES: unknown mode '$m'" >&2; exit 2 ;; esac; done
 for k in $E2E_DIRECTORS; do case $k in afpacket|tap|kernel) ;; *) echo "E2E_DIRECTORS: unknown director '$k'" >&2; exit 2 ;; esac; done
+case $E2E_OFFLOADS in on|off) ;; *) echo "E2E_OFFLOADS: 'on' or 'off', not '$E2E_OFFLOADS'" >&2; exit 2 ;; esac
+case $E2E_FLAG_ADDRS in 0|1) ;; *) echo "E2E_FLAG_ADDRS: 0 or 1, not '$E2E_FLAG_ADDRS'" >&2; exit 2 ;; esac
 
 e2e_require_root
 e2e_need_tools ip ethtool socat curl nft timeout cmp sha256sum "$E2E_PY"
@@ -31,9 +43,10 @@ HEALTH_ARGS=(--check tcp --check-interval-ms 200 --check-timeout-ms 300 --check-
 # every outcome is reported through pass/fail.
 
 # (a) the kernel selftest's check: bytes sent by the client to VIP:81 arrive byte-identical
-# at the (single) real server. 32 random bytes and a multi-MB file, over v4 and v6.
+# at the (single) real server. 32 random bytes and a multi-MB file, over v4 and v6. And the
+# other way: the multi-MB file downloaded over HTTP through VIP:80 matches (sha256).
 t_a_selftest() {
-    local tag=$1 f got fam host
+    local tag=$1 f got fam host url dl="$E2E_WORK/download-a.bin" med="$E2E_WORK/files/medium.bin"
     write_rules "$MODE" single "$E2E_WORK/rules.single"
     start_director "$KIND" "$MODE" "$E2E_WORK/rules.single" || { fail "$tag (a) director did not come up"; return 0; }
     for fam in 4 6; do
@@ -54,6 +67,14 @@ t_a_selftest() {
             check "$tag (a) selftest v$fam $(basename "$f") ($(stat -c %s "$f") bytes) byte-identical at rs1" \
                 cmp -s "$f" "$got"
         done
+        if [ "$fam" = 4 ]; then url="http://$VIP4/files/medium.bin"; else url="http://[$VIP6]/files/medium.bin"; fi
+        rm -f "$dl"
+        if timeout 40 ip netns exec "$NS_CL" curl -sS -g --connect-timeout 3 --max-time 35 -o "$dl" "$url" \
+            2>"$E2E_WORK/download-a.err" && [ "$(sha256sum <"$dl")" = "$(sha256sum <"$med")" ]; then
+            pass "$tag (a) download v$fam medium.bin ($(stat -c %s "$med") bytes) from rs1 intact (sha256)"
+        else
+            fail "$tag (a) download v$fam $url: $(stat -c %s "$dl" 2>/dev/null || echo 0) of $(stat -c %s "$med") bytes or checksum mismatch: $(head -c 300 "$E2E_WORK/download-a.err")"
+        fi
     done
     check "$tag (a) director still running" director_alive
     stop_director
@@ -121,6 +142,12 @@ t_bcd_multi() {
 t_e_health() {
     local tag=$1 names
     if [ "$KIND" = kernel ]; then skip "$tag (e) health checks: the kernel stand-in has none"; return 0; fi
+    if [ "$KIND" = tap ] && [ "$MODE" = nat2 ]; then
+        # Here the kernel's only addresses are lvs-tap's, on the TAP devices: its health-check
+        # connections would go into lvs-tap itself. The one-armed TAP picture covers (e).
+        skip "$tag (e) health checks: the two-armed TAP picture gives the kernel no address of its own"
+        return 0
+    fi
     write_rules "$MODE" check "$E2E_WORK/rules.check"
     start_director "$KIND" "$MODE" "$E2E_WORK/rules.check" "${HEALTH_ARGS[@]}" ||
         { fail "$tag (e) director did not come up"; return 0; }
@@ -227,9 +254,61 @@ t_g_persist() {
     stop_director
 }
 
+# (h) NAT on two cores: lvs-afpacket --fanout 2 over both legs. 200 new HTTP connections and
+# the big download all succeed, and at exit (SIGTERM) each worker reports forwarded frames
+# ("worker N:" then its listing and "frames in X forwarded Y generated Z to-host W dropped V").
+t_h_fanout() {
+    local tag=$1 out rc=0 fails total n i dl="$E2E_WORK/download-h.bin" big="$E2E_WORK/files/big.bin" ok=1
+    if [ "$KIND" = tap ]; then skip "$tag (h) fanout: lvs-afpacket only"; return 0; fi
+    # kernel: the same traffic through the stand-in (checks the client and the file), no
+    # worker report.
+    write_rules "$MODE" multi "$E2E_WORK/rules.fanout"
+    start_director "$KIND" "$MODE" "$E2E_WORK/rules.fanout" --fanout 2 ||
+        { fail "$tag (h) director with --fanout 2 did not come up"; return 0; }
+    out=$(timeout 150 ip netns exec "$NS_CL" "$E2E_PY" "$E2E_LIB_DIR/e2e.py" conns --addr "$VIP4" --port 80 \
+        --count 200 --timeout 3 --deadline 120 2>"$E2E_WORK/conns-h.err") || rc=$?
+    fails=$(printf '%s\n' "$out" | awk '$1 == "failures" {print $2}')
+    total=0
+    for i in $(seq 1 "$RS_COUNT"); do
+        n=$(printf '%s\n' "$out" | awk -v s="rs$i" '$1 == s {print $2}')
+        total=$((total + ${n:-0}))
+        [ "${n:-0}" -ge 40 ] || ok=0
+    done
+    if [ "$rc" = 0 ] && [ "${fails:-x}" = 0 ] && [ "$total" = 200 ] && [ "$ok" = 1 ]; then
+        pass "$tag (h) fanout 2: 200 new connections, 0 failures: $(printf '%s' "$out" | grep '^rs' | tr '\n' ' ')"
+    else
+        fail "$tag (h) fanout 2: 200 connections should all succeed, each server >= 40: rc $rc, $(printf '%s' "$out" | tr '\n' ' ') $(head -c 300 "$E2E_WORK/conns-h.err")"
+    fi
+    rm -f "$dl"
+    rc=0
+    timeout 70 ip netns exec "$NS_CL" curl -sS --connect-timeout 3 --max-time 60 -o "$dl" \
+        "http://$VIP4/files/big.bin" 2>"$E2E_WORK/download-h.err" || rc=$?
+    if [ "$rc" = 0 ] && [ "$(sha256sum <"$dl")" = "$(sha256sum <"$big")" ]; then
+        pass "$tag (h) fanout 2: the $(stat -c %s "$big")-byte download is intact (sha256)"
+    else
+        fail "$tag (h) fanout 2: download rc=$rc, $(stat -c %s "$dl" 2>/dev/null || echo 0) of $(stat -c %s "$big") bytes: $(head -c 300 "$E2E_WORK/download-h.err")"
+    fi
+    check "$tag (h) director still running" director_alive
+    local outfile=$DIRECTOR_OUT
+    stop_director
+    if [ "$KIND" = kernel ]; then skip "$tag (h) per-worker report: the kernel stand-in has no workers"; return 0; fi
+    # Per worker, the forwarded count of the last "frames in" line after its "worker N:".
+    out=$(awk '/^worker [0-9]+:/ {w = $2; sub(":", "", w)}
+               /^frames in / && w != "" {f[w] = $5}
+               END {for (k in f) print k, f[k]}' "$outfile" | sort -n)
+    printf '%s\n' "--- per-worker exit report (forwarded) ---" "${out:-<none>}"
+    if [ "$(printf '%s\n' "$out" | awk '$2 > 0' | wc -l)" -ge 2 ] && [ "$(printf '%s\n' "$out" | grep -c .)" = 2 ]; then
+        pass "$tag (h) fanout 2: both workers forwarded frames: $(printf '%s' "$out" | tr '\n' ';')"
+    else
+        fail "$tag (h) fanout 2: expected 'worker 0:' and 'worker 1:' exit reports with 'frames in X forwarded Y ...', Y > 0 for both, got: ${out:-none} (see $outfile)"
+    fi
+}
+
 run_combo() {
     MODE=$1 KIND=$2
     local tag="[$MODE/$KIND]" t0=$SECONDS
+    [ "$E2E_OFFLOADS" = off ] && tag="[$MODE/$KIND offloads-off]"
+    [ "$E2E_FLAG_ADDRS" = 1 ] && tag="${tag%]} flag-addrs]"
     e2e_log "=== $tag: building the topology"
     if ! topo_up "$MODE" "$KIND" || ! start_real_servers; then
         fail "$tag topology or real servers could not be set up"
@@ -242,6 +321,9 @@ run_combo() {
         if t_e_health "$tag"; then :; fi
         if t_f_reload "$tag"; then :; fi
         if t_g_persist "$tag"; then :; fi
+        if [ "$MODE" = nat2 ]; then
+            if t_h_fanout "$tag"; then :; fi
+        fi
     fi
     stop_director
     topo_down
@@ -262,23 +344,37 @@ head -c 32 /dev/urandom >"$E2E_WORK/files/small32.bin"
 head -c "$((E2E_MEDIUM_MB * 1024 * 1024))" /dev/urandom >"$E2E_WORK/files/medium.bin"
 [ "$E2E_QUICK" = 1 ] || head -c "$((E2E_BIG_MB * 1024 * 1024))" /dev/urandom >"$E2E_WORK/files/big.bin"
 
-e2e_log "lvs-rs e2e: modes [$E2E_MODES], directors [$E2E_DIRECTORS], LVS_BIN=$LVS_BIN, work $E2E_WORK"
-for MODE in $E2E_MODES; do
-    for KIND in $E2E_DIRECTORS; do
-        if [ "$KIND" = kernel ] && [ "$MODE" != nat ]; then
-            skip "[$MODE/kernel] the nftables stand-in director does NAT only"
-            continue
-        fi
-        if ! director_available "$KIND"; then
-            fail "[$MODE/$KIND] $(director_bin "$KIND") is missing (cargo build --release -p lvs-examples, or set LVS_BIN)"
-            continue
-        fi
-        if [ "$MODE" = tun ] && [ "$KIND" != kernel ] && [ ! -x "$LVS_BIN/lvs-ipip-decap" ]; then
-            fail "[$MODE/$KIND] $LVS_BIN/lvs-ipip-decap is missing: TUN real servers cannot decapsulate"
-            continue
-        fi
-        run_combo "$MODE" "$KIND"
+# run_pass MODES KINDS: every mode x director pair with the current E2E_OFFLOADS,
+# E2E_FLAG_ADDRS and E2E_QUICK.
+run_pass() {
+    local t0=$SECONDS
+    e2e_log "lvs-rs e2e pass: modes [$1], directors [$2], offloads $E2E_OFFLOADS, flag addrs $E2E_FLAG_ADDRS, quick $E2E_QUICK; LVS_BIN=$LVS_BIN, work $E2E_WORK"
+    for MODE in $1; do
+        for KIND in $2; do
+            if [ "$KIND" = kernel ] && [ "$MODE" != nat ] && [ "$MODE" != nat2 ]; then
+                skip "[$MODE/kernel] the nftables stand-in director does NAT only"
+                continue
+            fi
+            if ! director_available "$KIND"; then
+                fail "[$MODE/$KIND] $(director_bin "$KIND") is missing (cargo build --release -p lvs-examples, or set LVS_BIN)"
+                continue
+            fi
+            if [ "$MODE" = tun ] && [ "$KIND" != kernel ] && [ ! -x "$LVS_BIN/lvs-ipip-decap" ]; then
+                fail "[$MODE/$KIND] $LVS_BIN/lvs-ipip-decap is missing: TUN real servers cannot decapsulate"
+                continue
+            fi
+            run_combo "$MODE" "$KIND"
+        done
     done
-done
+    e2e_log "pass done in $((SECONDS - t0)) s"
+}
+
+run_pass "$E2E_MODES" "$E2E_DIRECTORS"
+if [ "$E2E_EXTRA_PASS" = 1 ]; then
+    # The default run's extra pass: one-armed NAT through lvs-afpacket with offloads off
+    # and the addresses given as --addr flags (the pre-rtnetlink way), tests (a)-(d).
+    E2E_OFFLOADS=off E2E_FLAG_ADDRS=1 E2E_QUICK=1
+    run_pass nat afpacket
+fi
 
 if e2e_summary; then exit 0; else exit 1; fi
