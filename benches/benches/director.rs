@@ -12,7 +12,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use lvs_benches::{HEAD, client, director, patch_client, tcp_frame};
 use lvs_core::Instant;
 use lvs_core::conn::TcpState;
-use lvs_forwarding::{BatchItem, Verdict};
+use lvs_forwarding::{BatchItem, Offload, Verdict};
 
 fn bench_established(c: &mut Criterion) {
     let mut g = c.benchmark_group("director_established");
@@ -78,6 +78,7 @@ fn bench_established(c: &mut Criterion) {
                                     len: flen,
                                     buf: bb,
                                     out: oo,
+                                    offload: Offload::NONE,
                                     verdict: Verdict::Held,
                                 });
                             }

@@ -12,7 +12,7 @@ use std::hint::black_box;
 
 use lvs_benches::{HEAD, client, director, tcp_frame};
 use lvs_core::Instant;
-use lvs_forwarding::{BatchItem, Verdict};
+use lvs_forwarding::{BatchItem, Offload, Verdict};
 
 fn main() {
     let scenario = std::env::args().nth(1).unwrap_or_else(|| "nat_v4".into());
@@ -73,6 +73,7 @@ fn main() {
                     len: f.len(),
                     buf: bb,
                     out: oo,
+                    offload: Offload::NONE,
                     verdict: Verdict::Held,
                 });
             }

@@ -252,3 +252,23 @@ pub fn director_record(ctl: u8, dt: u8, frame: &[u8]) -> Vec<u8> {
     v.extend_from_slice(frame);
     v
 }
+
+/// The `gso` target's input: a `virtio_net_hdr`, the inner IP offset (0: not
+/// encapsulated), the scratch size, the frame.
+pub fn gso_input(vnet: [u8; 10], inner: u16, scratch: u16, frame: &[u8]) -> Vec<u8> {
+    let mut v = vnet.to_vec();
+    v.extend_from_slice(&inner.to_be_bytes());
+    v.extend_from_slice(&scratch.to_be_bytes());
+    v.extend_from_slice(frame);
+    v
+}
+
+/// One record of the `director` target's input that goes through `process_offload`
+/// (`ctl` bit 3 is set here).
+pub fn director_record_offload(ctl: u8, dt: u8, vnet: [u8; 10], frame: &[u8]) -> Vec<u8> {
+    let mut v = vec![ctl | 8, dt];
+    v.extend_from_slice(&(frame.len() as u16).to_be_bytes());
+    v.extend_from_slice(&vnet);
+    v.extend_from_slice(frame);
+    v
+}

@@ -16,9 +16,11 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use check::{ICMP_CSUM, icmp_checksum_ok, ipv4_header_ok, l4_checksum_ok};
 use lvs_core::Instant;
+use lvs_forwarding::offload::{Encap, Offload};
 use lvs_forwarding::wire::{Frame, IpFamily, NdpKind, parse_frame};
+use lvs_forwarding::wire::{ipv4::Ipv4Header, ipv6::Ipv6Header};
 use lvs_forwarding::xform::{self, IcmpErrorKind, MAX_HEADROOM, TunnelKind, TunnelParams};
-use lvs_forwarding::{Director, DirectorConfig, IpCidr, Link, MacAddr, Verdict};
+use lvs_forwarding::{Director, DirectorConfig, IpCidr, Link, MacAddr, Verdict, gso};
 
 /// A cursor over the fuzzer's bytes. Reads past the end yield zeros.
 pub struct Input<'a> {
@@ -618,12 +620,16 @@ const MAX_STEPS: usize = 64;
 ///
 /// Input: a sequence of records `ctl, dt, len (u16 BE), frame[len]`. The time advances by
 /// `dt³` ms before the frame. `ctl` bits: 0 calls `on_timeout` first; 1 drains
-/// `poll_transmit` after; 2 gives `process` a short output buffer (`dt` bytes); 6..7 pick
-/// the link (0, 0, 1, or 2 which does not exist).
+/// `poll_transmit` after; 2 gives `process` a short output buffer (`dt` bytes); 3 means a
+/// 10-byte `virtio_net_hdr` follows `len` (before the frame) and the frame goes through
+/// `process_offload` with it (an invalid header: `Offload::NONE`); 6..7 pick the link (0, 0,
+/// 1, or 2 which does not exist).
 ///
 /// Invariants: never panics; the connection count stays within the table capacities; a
 /// frame that `parse_frame` rejects leaves the connection count unchanged; every frame the
-/// director forwards, replies or transmits lies in its buffer and parses.
+/// director forwards, replies or transmits lies in its buffer and parses; a forwarded
+/// offload's checksum field lies in the frame, and a super-frame marked for software GSO
+/// segments into frames that parse.
 pub fn director(data: &[u8]) {
     let mut d = Director::from_rules(director_config(), &director_rules())
         .expect("the director rules load");
@@ -638,6 +644,7 @@ pub fn director(data: &[u8]) {
         let ctl = inp.u8();
         let dt = inp.u8();
         let len = usize::from(inp.u16()) % 2048;
+        let vnet = (ctl & 8 != 0).then(|| inp.array::<10>());
         let frame = inp.take(len);
         let dt = u64::from(dt);
         now = Instant::from_millis(now.as_millis() + dt * dt * dt);
@@ -654,14 +661,29 @@ pub fn director(data: &[u8]) {
         buf[DIRECTOR_HEADROOM..DIRECTOR_HEADROOM + frame.len()].copy_from_slice(frame);
         let parses = parse_frame(frame).is_ok();
         let count = d.balancer().conn_count();
-        let v = d.process(
-            now,
-            link,
-            &mut buf,
-            DIRECTOR_HEADROOM,
-            frame.len(),
-            &mut out[..out_len],
-        );
+        let mut offload = vnet
+            .and_then(|h| Offload::from_virtio(&h).ok())
+            .unwrap_or(Offload::NONE);
+        let v = if vnet.is_some() {
+            d.process_offload(
+                now,
+                link,
+                &mut buf,
+                DIRECTOR_HEADROOM,
+                frame.len(),
+                &mut offload,
+                &mut out[..out_len],
+            )
+        } else {
+            d.process(
+                now,
+                link,
+                &mut buf,
+                DIRECTOR_HEADROOM,
+                frame.len(),
+                &mut out[..out_len],
+            )
+        };
         check_counts(&d, cap);
         if !parses {
             assert_eq!(
@@ -682,6 +704,7 @@ pub fn director(data: &[u8]) {
                     "forwarded frame beyond the buffer"
                 );
                 parse_frame(&buf[start..start + len]).expect("a forwarded frame does not parse");
+                check_offload(&buf[start..start + len], &offload);
             }
             Verdict::Reply { link, len } => {
                 assert!(link < 2, "reply on link {link}");
@@ -697,6 +720,99 @@ pub fn director(data: &[u8]) {
     d.on_timeout(Instant::from_millis(now.as_millis() + 3_600_000));
     check_counts(&d, cap);
     drain(&mut d, &mut out);
+}
+
+/// A forwarded frame's offload state is consistent with its bytes.
+fn check_offload(frame: &[u8], o: &Offload) {
+    if let Some(c) = o.csum {
+        assert!(
+            usize::from(c.start) + usize::from(c.offset) + 2 <= frame.len(),
+            "partial checksum field outside the forwarded frame"
+        );
+    }
+    assert!(
+        o.encap.is_none() || o.gso.is_some(),
+        "encap marker without GSO"
+    );
+    if o.needs_software_gso() {
+        let mut scratch = vec![0u8; 65_536 + 256];
+        let n = gso::segment(frame, o, &mut scratch, &mut |s| {
+            parse_frame(s).expect("a segment does not parse");
+        })
+        .expect("a marked super-frame does not segment");
+        assert!(n >= 2, "a marked super-frame of one segment");
+    }
+}
+
+/// The TCP/UDP payload of the IP packet at `l3` of `frame` (per its headers), if it has
+/// one: the check's own reading, independent of the segmenter.
+fn l4_payload(frame: &[u8], l3: usize) -> Option<&[u8]> {
+    let pkt = frame.get(l3..)?;
+    let (hl, total, proto) = match pkt.first()? >> 4 {
+        4 => {
+            let h = Ipv4Header::parse(pkt).ok()?;
+            (h.header_len, usize::from(h.total_len), h.protocol)
+        }
+        6 => {
+            let h = Ipv6Header::parse(pkt).ok()?;
+            (h.header_len, h.total_len(), h.protocol)
+        }
+        _ => return None,
+    };
+    let seg = pkt.get(hl..total)?;
+    let l4h = match proto {
+        6 => usize::from(seg.get(12)? >> 4) * 4,
+        17 => 8,
+        _ => return None,
+    };
+    seg.get(l4h..)
+}
+
+/// `gso::segment` on an arbitrary frame and offload.
+///
+/// Input: a 10-byte `virtio_net_hdr` (invalid ones are skipped), a u16 BE inner IP offset
+/// (0: not encapsulated, else the `Encap` marker), a u16 BE scratch size, the frame.
+///
+/// Invariants: never panics; nothing is emitted when it fails; on success the emitted
+/// count is what it returns, every segment parses, carries at most `gso_size` payload bytes
+/// (GSO frames) and the segments' payloads concatenate to the super-frame's payload.
+pub fn gso(data: &[u8]) {
+    let mut inp = Input::new(data);
+    let hdr = inp.array::<10>();
+    let inner = inp.u16();
+    let scratch_len = usize::from(inp.u16());
+    let frame = inp.take(usize::MAX);
+    let Ok(mut o) = Offload::from_virtio(&hdr) else {
+        return;
+    };
+    if inner != 0 {
+        o.encap = Some(Encap {
+            inner_offset: inner,
+        });
+    }
+    let mut scratch = vec![0u8; scratch_len];
+    let mut payload = Vec::new();
+    let mut count = 0;
+    let l3 = if inner != 0 { usize::from(inner) } else { 14 };
+    let r = gso::segment(frame, &o, &mut scratch, &mut |s| {
+        count += 1;
+        parse_frame(s).expect("a segment does not parse");
+        if let Some(g) = o.gso {
+            let p = l4_payload(s, l3).expect("a segment without payload bounds");
+            assert!(p.len() <= usize::from(g.size), "segment over gso_size");
+            payload.extend_from_slice(p);
+        }
+    });
+    match r {
+        Ok(n) => {
+            assert_eq!(n, count, "returned count differs from emitted");
+            if o.gso.is_some() {
+                let whole = l4_payload(frame, l3).expect("segmented frame without payload");
+                assert!(payload == whole, "segments do not reassemble the payload");
+            }
+        }
+        Err(_) => assert_eq!(count, 0, "emitted segments before failing"),
+    }
 }
 
 fn check_counts(d: &Director, cap: usize) {

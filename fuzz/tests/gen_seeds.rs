@@ -649,4 +649,154 @@ fn generate_seeds() {
     }
     fill.extend(director_record(3, 255, fr.get("tcp4_syn")));
     write("director", "fill_table_v4", &fill);
+    offload_seeds();
+}
+
+/// A `virtio_net_hdr` for a partial checksum at `start + offset` and, if `size` is not 0,
+/// GSO of `kind` (1 TCPv4, 4 TCPv6, 5 UDP_L4) in segments of `size`.
+fn vnet(start: u16, offset: u16, kind: u8, size: u16) -> [u8; 10] {
+    use lvs_forwarding::offload::{Gso, GsoKind, Offload, PartialCsum};
+    let gso = (size != 0).then(|| Gso {
+        kind: match kind {
+            1 => GsoKind::TcpV4,
+            4 => GsoKind::TcpV6,
+            _ => GsoKind::UdpL4,
+        },
+        size,
+        hdr_len: 0,
+        ecn: false,
+    });
+    Offload {
+        csum: Some(PartialCsum { start, offset }),
+        gso,
+        ..Offload::NONE
+    }
+    .to_virtio()
+}
+
+/// Encapsulates `frame` as VS/TUN would; returns the new frame and its inner IP offset.
+fn encapsulated(frame: &[u8], kind: lvs_forwarding::xform::TunnelKind, v6: bool) -> (Vec<u8>, u16) {
+    use lvs_forwarding::xform::{TunnelParams, encap};
+    let head = 128;
+    let mut buf = vec![0u8; head + frame.len()];
+    buf[head..].copy_from_slice(frame);
+    let f = lvs_forwarding::wire::parse_frame(frame).expect("seed frame parses");
+    let (src, dst): (IpAddr, IpAddr) = if v6 {
+        ("2001:db8:5::1".parse().unwrap(), RS6.into())
+    } else {
+        ("198.51.100.1".parse().unwrap(), RS4.into())
+    };
+    let p = TunnelParams {
+        kind,
+        src_mac: lvs_forwarding::MacAddr(DR),
+        dst_mac: lvs_forwarding::MacAddr(RS_MAC),
+        outer_src: src,
+        outer_dst: dst,
+        ip_id: 7,
+    };
+    let (s, l) = encap(&mut buf, head, frame.len(), &f, &p).expect("seed encapsulates");
+    (buf[s..s + l].to_vec(), (head + 14 - s) as u16)
+}
+
+/// Seeds of the `gso` target, and `director` sequences with offloaded frames.
+fn offload_seeds() {
+    use lvs_forwarding::xform::TunnelKind;
+    let data: Vec<u8> = (0..5000u32).map(|i| (i * 13) as u8).collect();
+    let t4 = eth_ip(
+        D,
+        CLIENT_MAC,
+        &[],
+        &tcp(
+            sa(CLIENT4, 40000),
+            sa(VIP4, 81),
+            ACK | 0x08 | FIN,
+            64,
+            &data,
+        ),
+    );
+    let t6 = eth_ip(
+        D,
+        CLIENT_MAC,
+        &[],
+        &tcp(sa(CLIENT6, 40000), sa(VIP6, 81), ACK | 0x80, 64, &data),
+    );
+    let u4 = eth_ip(
+        D,
+        CLIENT_MAC,
+        &[],
+        &udp(sa(CLIENT4, 40000), sa(VIP4, 4500), 64, &data[..4000]),
+    );
+    let gue = TunnelKind::Gue {
+        dst_port: 6080,
+        src_port: 50000,
+    };
+    let (ipip4, in4) = encapsulated(&t4, TunnelKind::Ipip, false);
+    let (ip6in4, in64) = encapsulated(&t6, TunnelKind::Ipip, false);
+    let (gue6, ing6) = encapsulated(&u4, gue, true);
+    let (gue4, ing4) = encapsulated(&t6, gue, false);
+    for (name, input) in [
+        ("tcp4_plain", gso_input(vnet(34, 16, 1, 1448), 0, 2048, &t4)),
+        ("tcp6_plain", gso_input(vnet(54, 16, 4, 1000), 0, 2048, &t6)),
+        ("udp4_uso", gso_input(vnet(34, 6, 5, 1000), 0, 2048, &u4)),
+        (
+            "udp4_partial_only",
+            gso_input(vnet(34, 6, 0, 0), 0, 8192, &u4),
+        ),
+        (
+            "ipip_4in4",
+            gso_input(vnet(in4 + 20, 16, 1, 1400), in4, 2048, &ipip4),
+        ),
+        (
+            "ipip_6in4",
+            gso_input(vnet(in64 + 40, 16, 4, 1400), in64, 2048, &ip6in4),
+        ),
+        (
+            "gue6_udp4",
+            gso_input(vnet(ing6 + 20, 6, 5, 1200), ing6, 2048, &gue6),
+        ),
+        (
+            "gue4_tcp6",
+            gso_input(vnet(ing4 + 40, 16, 4, 700), ing4, 2048, &gue4),
+        ),
+        (
+            "scratch_small",
+            gso_input(vnet(34, 16, 1, 1448), 0, 100, &t4),
+        ),
+    ] {
+        write("gso", name, &input);
+    }
+    // Director: partial NAT request, then TUN (IPIP and GUE) GSO super-frames that fit the
+    // 2048-byte record limit, one too big for link 1's MTU with DF.
+    let syn4 = eth_ip(
+        D,
+        CLIENT_MAC,
+        &[],
+        &tcp(sa(CLIENT4, 40001), sa(VIP4, 80), SYN, 64, b""),
+    );
+    let syn_tun = eth_ip(
+        D,
+        CLIENT_MAC,
+        &[],
+        &tcp(sa(CLIENT4, 40000), sa(VIP4, 81), SYN, 64, b""),
+    );
+    let big = eth_ip(
+        D,
+        CLIENT_MAC,
+        &[],
+        &tcp(sa(CLIENT4, 40000), sa(VIP4, 81), ACK, 64, &data[..1900]),
+    );
+    let gue_big = eth_ip(
+        D,
+        CLIENT_MAC,
+        &[],
+        &udp(sa(CLIENT4, 40000), sa(VIP4, 4500), 64, &data[..1900]),
+    );
+    let mut seq = Vec::new();
+    seq.extend(director_record_offload(0, 1, vnet(34, 16, 0, 0), &syn4));
+    seq.extend(director_record_offload(0, 1, vnet(34, 16, 0, 0), &syn_tun));
+    seq.extend(director_record_offload(0, 1, vnet(34, 16, 1, 500), &big));
+    seq.extend(director_record_offload(0, 1, vnet(34, 16, 1, 1380), &big));
+    seq.extend(director_record_offload(0, 1, vnet(34, 6, 5, 600), &gue_big));
+    seq.extend(director_record_offload(2, 1, vnet(34, 6, 0, 0), &gue_big));
+    write("director", "offload_nat_tun_gso", &seq);
 }

@@ -8,13 +8,14 @@ use std::path::Path;
 
 type Body = fn(&[u8]);
 
-const TARGETS: [(&str, Body); 6] = [
+const TARGETS: [(&str, Body); 7] = [
     ("parse", lvs_fuzz::parse),
     ("nat", lvs_fuzz::nat),
     ("tun", lvs_fuzz::tun),
     ("dr", lvs_fuzz::dr),
     ("icmp_gen", lvs_fuzz::icmp_gen),
     ("director", lvs_fuzz::director),
+    ("gso", lvs_fuzz::gso),
 ];
 
 /// The files in `dir` (not recursive, dot files skipped), sorted; none if it is missing.
@@ -61,4 +62,31 @@ fn seeds() {
 #[test]
 fn crashes() {
     replay("crashes", false);
+}
+
+/// The `gso` seeds are real super-frames: all but `scratch_small` segment into several
+/// frames (so the fuzzer starts from inputs that reach the segmenter's inner loop).
+#[test]
+fn gso_seeds_segment() {
+    use lvs_forwarding::gso;
+    use lvs_forwarding::offload::{Encap, Offload};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/gso");
+    for path in inputs(&dir) {
+        let data = std::fs::read(&path).expect("read seed");
+        let mut o = Offload::from_virtio(&data[..10]).expect("seed header");
+        let inner = u16::from_be_bytes([data[10], data[11]]);
+        if inner != 0 {
+            o.encap = Some(Encap {
+                inner_offset: inner,
+            });
+        }
+        let mut scratch = vec![0u8; usize::from(u16::from_be_bytes([data[12], data[13]]))];
+        let r = gso::segment(&data[14..], &o, &mut scratch, &mut |_| {});
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        match (name.as_str(), r) {
+            ("scratch_small", r) => assert!(r.is_err(), "{name}"),
+            ("udp4_partial_only", r) => assert_eq!(r, Ok(1), "{name}"),
+            (_, r) => assert!(r.is_ok_and(|n| n >= 3), "{name}: {r:?}"),
+        }
+    }
 }

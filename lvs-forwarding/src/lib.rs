@@ -57,6 +57,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod director;
+pub mod gso;
 pub mod neigh;
 pub mod offload;
 pub mod wire;
@@ -66,5 +67,5 @@ pub use director::{
     BatchItem, Director, DirectorConfig, DropCounters, DropReason, IpCidr, Link, NetworkError,
     ReloadError, ReloadSummary, RouteEntry, Verdict,
 };
-pub use offload::Offload;
+pub use offload::{Encap, Offload};
 pub use wire::MacAddr;

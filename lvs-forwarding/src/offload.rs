@@ -11,6 +11,16 @@
 //! kernel counts `csum_start`.
 //!
 //! [`Offload::NONE`] is a frame as a wire carries it: complete checksum, no segmentation.
+//!
+//! What the [`Director`](crate::Director) returns in it (see
+//! [`process_offload`](crate::Director::process_offload)): for a `Forward` verdict, the state
+//! of the forwarded bytes, to be put into the `virtio_net_hdr` the port sends with them. NAT keeps a partial
+//! checksum partial (only the address change is folded into the pseudo-header sum), DR
+//! passes the offload through, VS/TUN completes a partial checksum in software (the real
+//! server decapsulates in user space and must see complete checksums) and keeps a GSO
+//! super-frame as one, marked with [`Offload::encap`]: `virtio_net_hdr` cannot express
+//! IPIP / GUE segmentation, so the port cuts such a frame itself with
+//! [`crate::gso::segment`] (check [`Offload::needs_software_gso`]).
 
 use core::fmt;
 
@@ -69,7 +79,19 @@ pub struct Gso {
     pub ecn: bool,
 }
 
+/// Marker of a GSO super-frame that was encapsulated (VS/TUN): the outer headers are in
+/// front, and no `virtio_net_hdr` can ask the kernel to segment it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Encap {
+    /// Offset of the inner IP header from the start of the Ethernet frame (what lies
+    /// between it and the outer IP header is the UDP + GUE header, or nothing for IPIP).
+    pub inner_offset: u16,
+}
+
 /// Offload state of one frame. See the module docs.
+///
+/// Build values with struct update syntax from [`Offload::NONE`]
+/// (`Offload { csum, ..Offload::NONE }`) so that added fields do not break callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Offload {
     /// The L4 checksum is partial and must be completed later.
@@ -78,6 +100,10 @@ pub struct Offload {
     pub gso: Option<Gso>,
     /// The receiver already validated the checksum (`VIRTIO_NET_HDR_F_DATA_VALID`).
     pub data_valid: bool,
+    /// Set (with `gso`) on a super-frame encapsulated for VS/TUN: the port must segment it
+    /// in software ([`crate::gso::segment`]) before sending; [`Offload::to_virtio`] cannot
+    /// describe it. Never set on input: [`Offload::from_virtio`] leaves it `None`.
+    pub encap: Option<Encap>,
 }
 
 /// Why a `virtio_net_hdr` was refused.
@@ -113,11 +139,20 @@ impl Offload {
         csum: None,
         gso: None,
         data_valid: false,
+        encap: None,
     };
 
     /// Whether nothing is pending (no partial checksum, no GSO).
     pub fn is_none(&self) -> bool {
         self.csum.is_none() && self.gso.is_none()
+    }
+
+    /// Whether the frame must be cut by [`crate::gso::segment`] before it is sent, because
+    /// no `virtio_net_hdr` can describe its segmentation (an encapsulated super-frame).
+    /// Ports that cannot send GSO frames at all (TAP without `IFF_VNET_HDR`, plain
+    /// `send()`) segment every frame whose `gso` is set, and complete partial checksums.
+    pub fn needs_software_gso(&self) -> bool {
+        self.gso.is_some() && self.encap.is_some()
     }
 
     /// Reads a `virtio_net_hdr` in host byte order (packet sockets and TAP on a
@@ -159,10 +194,13 @@ impl Offload {
             }),
             gso,
             data_valid: flags & F_DATA_VALID != 0,
+            encap: None,
         })
     }
 
-    /// Writes the `virtio_net_hdr` that asks the kernel to finish this frame.
+    /// Writes the `virtio_net_hdr` that asks the kernel to finish this frame. `encap` has no
+    /// representation: a frame with [`Offload::needs_software_gso`] must be segmented with
+    /// [`crate::gso::segment`] instead, and its segments sent with a zeroed header.
     pub fn to_virtio(&self) -> [u8; VIRTIO_NET_HDR_LEN] {
         let mut h = [0u8; VIRTIO_NET_HDR_LEN];
         let mut put = |i: usize, v: u16| h[i..i + 2].copy_from_slice(&v.to_ne_bytes());

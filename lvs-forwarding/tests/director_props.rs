@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use lvs_core::Instant;
 use lvs_forwarding::wire::MacAddr;
-use lvs_forwarding::{BatchItem, Director, DirectorConfig, IpCidr, Verdict};
+use lvs_forwarding::{BatchItem, Director, DirectorConfig, IpCidr, Offload, Verdict};
 use proptest::prelude::*;
 
 const D: [u8; 6] = [2, 0, 0, 0, 0, 0xd1];
@@ -132,7 +132,7 @@ proptest! {
                 .iter_mut()
                 .zip(outs.iter_mut())
                 .zip(group)
-                .map(|((b, o), f)| BatchItem { link: 0, buf: b, start: HEAD, len: f.len(), out: o, verdict: Verdict::Held })
+                .map(|((b, o), f)| BatchItem { link: 0, buf: b, start: HEAD, len: f.len(), out: o, offload: Offload::NONE, verdict: Verdict::Held })
                 .collect();
             many.process_batch(now, &mut items);
             let verdicts: Vec<Verdict> = items.iter().map(|i| i.verdict).collect();

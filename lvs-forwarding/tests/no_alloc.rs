@@ -1,6 +1,7 @@
 //! Once set up, the Director allocates nothing per packet: a counting global
 //! allocator watches `process` for new and established connections, NAT
-//! replies, TUN and DR, ARP answers and malformed frames.
+//! replies, TUN and DR, ARP answers and malformed frames; and `process_offload` for
+//! partial-checksum NAT / TUN frames and GSO super-frames, with `gso::segment`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::{IpAddr, SocketAddr};
@@ -8,8 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use etherparse::PacketBuilder;
 use lvs_core::Instant;
+use lvs_forwarding::offload::{Gso, GsoKind, PartialCsum};
 use lvs_forwarding::wire::MacAddr;
-use lvs_forwarding::{Director, DirectorConfig, IpCidr, Verdict};
+use lvs_forwarding::{Director, DirectorConfig, IpCidr, Offload, Verdict, gso};
 
 struct Counting;
 
@@ -41,6 +43,10 @@ const C: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const R: [u8; 6] = [2, 0, 0, 0, 0, 0x52];
 
 fn tcp(src: SocketAddr, dst: SocketAddr, smac: [u8; 6], syn: bool) -> Vec<u8> {
+    tcp_payload(src, dst, smac, syn, b"payload")
+}
+
+fn tcp_payload(src: SocketAddr, dst: SocketAddr, smac: [u8; 6], syn: bool, p: &[u8]) -> Vec<u8> {
     let b = PacketBuilder::ethernet2(smac, D);
     let b = match (src.ip(), dst.ip()) {
         (IpAddr::V4(s), IpAddr::V4(d)) => b.ipv4(s.octets(), d.octets(), 64),
@@ -50,7 +56,7 @@ fn tcp(src: SocketAddr, dst: SocketAddr, smac: [u8; 6], syn: bool) -> Vec<u8> {
     let t = b.tcp(src.port(), dst.port(), 1, 1000);
     let t = if syn { t.syn() } else { t.ack(1) };
     let mut v = Vec::new();
-    t.write(&mut v, b"payload").unwrap();
+    t.write(&mut v, p).unwrap();
     v
 }
 
@@ -131,4 +137,55 @@ fn process_allocates_nothing() {
     let after = ALLOCS.load(Ordering::Relaxed);
     assert_eq!(forwarded, 200 * 7, "every valid frame was forwarded");
     assert_eq!(after - before, 0, "allocations on the packet path");
+
+    // Offloaded frames (IPv4 partial checksums: csum_start 34, TCP field at 16): NAT of
+    // a partial frame, TUN completion, a TUN GSO super-frame and its segmentation.
+    let partial = Offload {
+        csum: Some(PartialCsum {
+            start: 34,
+            offset: 16,
+        }),
+        ..Offload::NONE
+    };
+    let gso_off = Offload {
+        gso: Some(Gso {
+            kind: GsoKind::TcpV4,
+            size: 1000,
+            hdr_len: 54,
+            ecn: false,
+        }),
+        ..partial
+    };
+    let mut offs = Vec::new();
+    for p in 0..100u16 {
+        offs.push((tcp(client(40_000 + p), vip_nat, C, true), partial));
+        offs.push((tcp(client(41_000 + p), vip_tun, C, true), partial));
+        offs.push((
+            tcp_payload(client(41_000 + p), vip_tun, C, false, &[7; 5000]),
+            gso_off,
+        ));
+    }
+    let mut big = vec![0u8; 8192];
+    let mut scratch = vec![0u8; 2048];
+    let before = ALLOCS.load(Ordering::Relaxed);
+    let (mut forwarded, mut segments) = (0, 0);
+    for (i, (f, o)) in offs.iter().enumerate() {
+        big[128..128 + f.len()].copy_from_slice(f);
+        let mut o = *o;
+        let now = Instant::from_millis(10_000 + i as u64);
+        if let Verdict::Forward { start, len, .. } =
+            d.process_offload(now, 0, &mut big, 128, f.len(), &mut o, &mut out)
+        {
+            forwarded += 1;
+            if o.needs_software_gso() {
+                let frame = &big[start..start + len];
+                segments += gso::segment(frame, &o, &mut scratch, &mut |_| {}).unwrap();
+            }
+        }
+        while d.poll_transmit(&mut out).is_some() {}
+    }
+    let after = ALLOCS.load(Ordering::Relaxed);
+    assert_eq!(forwarded, 300, "every offloaded frame was forwarded");
+    assert_eq!(segments, 500, "every super-frame was segmented");
+    assert_eq!(after - before, 0, "allocations on the offload path");
 }

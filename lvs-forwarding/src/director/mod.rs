@@ -12,6 +12,17 @@
 //! connection, rewrites the frame in place with the transformers of
 //! [`crate::xform`] and looks up the next hop's MAC. It allocates nothing:
 //! every table, queue and buffer is sized at construction.
+//!
+//! Offloads ([`Director::process_offload`]): a frame may come with a partial L4 checksum
+//! and be a GSO super-frame ([`Offload`]). On entry the offload is checked against the
+//! parsed frame: a partial checksum that is not the TCP/UDP checksum of the packet (ICMP,
+//! other protocols, odd `csum_start`) is completed in software right away, so the rest of
+//! the path only meets partial TCP/UDP checksums; a GSO frame whose kind does not match the
+//! packet is dropped as malformed, and one that is a single segment loses its GSO mark.
+//! After that `*offload` always describes the bytes in the buffer. A frame parked for
+//! neighbour resolution has its checksum completed first (the hold queue keeps bytes only,
+//! and `poll_transmit` frames are complete); a GSO super-frame is never parked: it is dropped
+//! (counted as `NeighborUnreachable`) while the resolution it triggered goes on.
 
 mod config;
 mod forward;
@@ -36,10 +47,11 @@ use lvs_core::config::listing::{ListOptions, write_listing};
 use lvs_core::{Instant, Protocol};
 
 use crate::neigh::{HoldQueue, NeighborCache};
+use crate::offload::Offload;
 use crate::wire::{Frame, IpInfo, L3, L4, ParseError, parse_frame};
 
 use crate::wire::MacAddr;
-use crate::xform::{icmp_port_unreachable, nat_reply};
+use crate::xform::{icmp_port_unreachable, nat_reply, nat_reply_partial};
 use network::LEARNED_QUEUE;
 use route::Routes;
 
@@ -62,6 +74,10 @@ pub struct BatchItem<'a> {
     pub len: usize,
     /// Buffer for a generated reply.
     pub out: &'a mut [u8],
+    /// The frame's offload state on input ([`Offload::NONE`] for a wire frame); after
+    /// `process_batch`, that of the forwarded frame, as [`Director::process_offload`]
+    /// leaves it.
+    pub offload: Offload,
     /// Set by `process_batch`.
     pub verdict: Verdict,
 }
@@ -80,6 +96,10 @@ pub struct Director {
     /// Neighbours learned from the wire, for other workers
     /// ([`Director::poll_neighbor_learned`]).
     learned: Deque<(IpAddr, MacAddr), LEARNED_QUEUE>,
+    /// Offload state of the frame being processed: copied in from
+    /// `process_offload`'s argument and back out, so that it is not one more
+    /// argument through every function of the per-packet path.
+    offload: Offload,
 }
 
 impl core::fmt::Debug for Director {
@@ -111,6 +131,7 @@ impl Director {
             ip_id: 1,
             routes: Routes::new(&cfg.links, &cfg.routes, cfg.gateway_v4, cfg.gateway_v6),
             learned: Deque::new(),
+            offload: Offload::NONE,
             cfg,
         }
     }
@@ -221,6 +242,7 @@ impl Director {
                 }
             }
             for (pre, it) in parsed.iter().zip(chunk.iter_mut()) {
+                self.offload = it.offload;
                 it.verdict = self.process_parsed(
                     now,
                     it.link,
@@ -230,6 +252,7 @@ impl Director {
                     it.out,
                     Some(pre.as_ref()),
                 );
+                it.offload = self.offload;
             }
         }
     }
@@ -237,7 +260,8 @@ impl Director {
     /// Process one frame that arrived on `link`: `buf[start..start + len]`.
     /// Keep at least [`crate::xform::MAX_HEADROOM`] bytes before `start` for
     /// VS/TUN. A generated reply is written to `out` (give it 1518 bytes or
-    /// more).
+    /// more). The frame is a wire frame: complete checksums, no GSO (see
+    /// [`Director::process_offload`] for frames with offload metadata).
     pub fn process(
         &mut self,
         now: Instant,
@@ -247,7 +271,40 @@ impl Director {
         len: usize,
         out: &mut [u8],
     ) -> Verdict {
+        self.offload = Offload::NONE;
         self.process_parsed(now, link, buf, start, len, out, None)
+    }
+
+    /// [`Director::process`] for a frame with offload metadata (read from the
+    /// `virtio_net_hdr` of a `PACKET_VNET_HDR` socket or a TAP with `IFF_VNET_HDR`):
+    /// `offload` describes `buf[start..start + len]` on input; offsets in it count from
+    /// `start`.
+    ///
+    /// On return, `*offload` says what to send with the frame:
+    /// * [`Verdict::Forward`]: the forwarded frame's state, for its `virtio_net_hdr`.
+    ///   VS/NAT keeps a partial checksum partial (updated for the address change), VS/DR
+    ///   passes everything through, VS/TUN completes a partial checksum in software
+    ///   ([`Offload::NONE`]) or, for a GSO super-frame, keeps `gso` and sets
+    ///   [`Offload::encap`]: the port must then cut the frame with
+    ///   [`crate::gso::segment`] (see [`Offload::needs_software_gso`]).
+    /// * [`Verdict::ToHost`]: the state of the (unchanged, or checksum-completed) frame.
+    /// * [`Verdict::Reply`], [`Verdict::Held`], [`Verdict::Drop`]: [`Offload::NONE`];
+    ///   replies and frames from [`Director::poll_transmit`] are always complete.
+    #[allow(clippy::too_many_arguments)]
+    pub fn process_offload(
+        &mut self,
+        now: Instant,
+        link: usize,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        offload: &mut Offload,
+        out: &mut [u8],
+    ) -> Verdict {
+        self.offload = *offload;
+        let v = self.process_parsed(now, link, buf, start, len, out, None);
+        *offload = self.offload;
+        v
     }
 
     /// `pre`: `None` to parse here; `Some(parsed)` with what
@@ -269,10 +326,16 @@ impl Director {
         let v = self.process_inner(now, link, buf, start, len, out, pre);
         match v {
             Verdict::Forward { .. } => self.drops.forwarded += 1,
-            Verdict::Reply { .. } => self.drops.generated += 1,
+            Verdict::Reply { .. } => {
+                self.drops.generated += 1;
+                self.offload = Offload::NONE;
+            }
             Verdict::ToHost => self.drops.to_host += 1,
-            Verdict::Drop(r) => self.drops.count(r),
-            Verdict::Held => {}
+            Verdict::Drop(r) => {
+                self.drops.count(r);
+                self.offload = Offload::NONE;
+            }
+            Verdict::Held => self.offload = Offload::NONE,
         }
         v
     }
@@ -334,6 +397,50 @@ impl Director {
         ip: &IpInfo,
         out: &mut [u8],
     ) -> Verdict {
+        if !self.offload.is_none() {
+            return self.ip_offload(now, link, buf, start, len, f, ip, out);
+        }
+        self.ip_checked(now, link, buf, start, len, f, ip, out)
+    }
+
+    /// [`Director::ip`] for a frame with offload state: checked against the
+    /// packet first (see the module docs). Out of line, so that the common
+    /// path of wire frames keeps its code (a call that returns into it made
+    /// the compiler copy the parsed frame on every packet).
+    #[cold]
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn ip_offload(
+        &mut self,
+        now: Instant,
+        link: usize,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        f: &Frame,
+        ip: &IpInfo,
+        out: &mut [u8],
+    ) -> Verdict {
+        let view = forward::PacketView::of(f.l3_offset, ip);
+        if let Err(r) = forward::prepare_offload(buf, start, len, view, &mut self.offload) {
+            return Verdict::Drop(r);
+        }
+        self.ip_checked(now, link, buf, start, len, f, ip, out)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn ip_checked(
+        &mut self,
+        now: Instant,
+        link: usize,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        f: &Frame,
+        ip: &IpInfo,
+        out: &mut [u8],
+    ) -> Verdict {
         let info = match ip.l4 {
             L4::Icmp(_) => return self.icmp(now, link, buf, start, len, f, ip, out),
             _ => match packet_info(f) {
@@ -358,8 +465,13 @@ impl Director {
                 let Some(frame) = buf.get_mut(start..start + len) else {
                     return Verdict::Drop(DropReason::Malformed);
                 };
-                match nat_reply(frame, f, r.vip) {
-                    Ok(()) => self.finish(now, ip.dst, buf, start, len),
+                let nat = if self.offload.csum.is_some() {
+                    nat_reply_partial(frame, f, r.vip)
+                } else {
+                    nat_reply(frame, f, r.vip)
+                };
+                match nat {
+                    Ok(()) => self.finish_offload(now, ip.dst, buf, start, len),
                     Err(e) => self.xform_failed(e, buf, start, len, f, link, out),
                 }
             }

@@ -128,6 +128,38 @@ pub fn update_v6_addr(csum: u16, old: Ipv6Addr, new: Ipv6Addr) -> u16 {
     update_bytes(csum, &old.octets(), &new.octets())
 }
 
+/// RFC 1624 applied to a *partial* checksum field (`CHECKSUM_PARTIAL`): the field holds the
+/// folded, uncomplemented pseudo-header sum, so the old word is subtracted from and the new
+/// one added to the sum itself (as `tcp_partial_csum_update` in
+/// net/netfilter/ipvs/ip_vs_proto_tcp.c does), without the inversions of [`update32`].
+#[inline(always)]
+pub fn partial_update32(sum: u16, old: u32, new: u32) -> u16 {
+    !update32(!sum, old, new)
+}
+
+/// [`partial_update32`] for an even-length byte field (an IPv6 address).
+#[inline]
+pub fn partial_update_bytes(sum: u16, old: &[u8], new: &[u8]) -> u16 {
+    !update_bytes(!sum, old, new)
+}
+
+/// Completes a partial checksum the way the kernel's `skb_checksum_help` does: the one's
+/// complement sum of `data[start..]` (the field at `start + offset` holds the pseudo-header
+/// sum and is included), inverted, written at `start + offset`; a result of 0 is written as
+/// 0xffff (`CSUM_MANGLED_0`). Returns `None`, and writes nothing, when the field is not
+/// inside `data`.
+#[inline]
+pub fn complete_partial(data: &mut [u8], start: usize, offset: usize) -> Option<()> {
+    let at = start.checked_add(offset)?;
+    if at.checked_add(2)? > data.len() {
+        return None;
+    }
+    let c = finish(sum(data.get(start..)?, 0));
+    let c = if c == 0 { 0xffff } else { c };
+    data.get_mut(at..at + 2)?.copy_from_slice(&c.to_be_bytes());
+    Some(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,5 +228,30 @@ mod tests {
     #[test]
     fn update16_identity() {
         assert_eq!(update16(0x1234, 0xabcd, 0xabcd), 0x1234);
+    }
+    #[test]
+    fn partial_update_then_complete_matches_full() {
+        // A UDP-like region: 8-byte header (checksum at 6) and payload, with a pseudo-header
+        // of two 32-bit addresses. The partial field is the folded pseudo sum; changing an
+        // address and patching the partial sum must complete to the full checksum.
+        let payload: [u8; 13] = [9, 8, 7, 6, 5, 4, 3, 2, 1, 0xff, 0xfe, 0x80, 0x11];
+        let mut seg = [0u8; 21];
+        seg[0..8].copy_from_slice(&[0x12, 0x34, 0x00, 0x35, 0, 21, 0, 0]);
+        seg[8..].copy_from_slice(&payload);
+        let (a, b, a2) = (0xc000_0201u32, 0xc633_640bu32, 0x0a00_0007u32);
+        let pseudo = |src: u32| u64::from(src) + u64::from(b) + 17 + 21;
+        seg[6..8].copy_from_slice(&fold(pseudo(a)).to_be_bytes());
+        let p = u16::from_be_bytes([seg[6], seg[7]]);
+        seg[6..8].copy_from_slice(&partial_update32(p, a, a2).to_be_bytes());
+        complete_partial(&mut seg, 0, 6).unwrap();
+        let got = u16::from_be_bytes([seg[6], seg[7]]);
+        seg[6..8].copy_from_slice(&[0, 0]);
+        let want = finish(sum(&seg, pseudo(a2)));
+        assert!(
+            got == want || (want == 0 && got == 0xffff),
+            "{got:#x} {want:#x}"
+        );
+        assert!(complete_partial(&mut seg, 20, 0).is_none());
+        assert!(complete_partial(&mut seg, usize::MAX, 2).is_none());
     }
 }

@@ -22,10 +22,14 @@ pub use icmp_gen::{
     IcmpErrorKind, arp_reply, arp_request, icmp_error, icmp_frag_needed, icmp_port_unreachable,
     icmp_time_exceeded, neighbor_advertisement, neighbor_solicitation,
 };
-pub use nat::{nat_icmp_error_in, nat_icmp_error_out, nat_reply, nat_request};
+pub use nat::{
+    nat_icmp_error_in, nat_icmp_error_out, nat_reply, nat_reply_partial, nat_request,
+    nat_request_partial,
+};
 pub use tun::{
     Decapsulated, GUE_HEADROOM_V4, GUE_HEADROOM_V6, IP6IP6_HEADROOM, IPIP_HEADROOM, MAX_HEADROOM,
-    TunnelKind, TunnelParams, decap, encap, tunnel_mtu_check, tunnel_overhead,
+    TunnelKind, TunnelParams, decap, encap, tunnel_mtu_check, tunnel_mtu_check_len,
+    tunnel_overhead,
 };
 
 use crate::wire::{Frame, IpFamily, IpInfo, checksum, ipv4, ipv6};
@@ -99,9 +103,23 @@ pub enum MtuVerdict {
 /// IPv6 later fragments are let through (Packet Too Big is only sent for first fragments),
 /// mirroring the kernel. A reported MTU under 68 (IPv4) or 1280 (IPv6) is
 /// [`XformError::MtuTooSmall`].
+#[inline]
 pub fn check_mtu(f: &Frame, link_mtu: u32, overhead: usize) -> Result<MtuVerdict, XformError> {
     let ip = f.ip().ok_or(XformError::NotIp)?;
-    let need = ip.total_len as u64 + overhead as u64;
+    check_mtu_len(f, ip.total_len, link_mtu, overhead)
+}
+
+/// [`check_mtu`] for an IP packet of `ip_len` bytes instead of the frame's own length: for
+/// a GSO super-frame, what must fit is one segment
+/// ([`crate::gso::segment_ip_len`]), not the super-frame.
+pub fn check_mtu_len(
+    f: &Frame,
+    ip_len: usize,
+    link_mtu: u32,
+    overhead: usize,
+) -> Result<MtuVerdict, XformError> {
+    let ip = f.ip().ok_or(XformError::NotIp)?;
+    let need = ip_len as u64 + overhead as u64;
     if need <= u64::from(link_mtu) {
         return Ok(MtuVerdict::Fits);
     }

@@ -7,6 +7,14 @@
 //! exception: like the kernel, the full ICMP checksum is recomputed, because the rewrite
 //! touches the quoted header and port in ways whose deltas cancel only in part, and the
 //! message is short (at most 576 / 1280 bytes).
+//!
+//! Frames with a *partial* L4 checksum (offloads, see [`crate::offload`]) go through
+//! [`nat_request_partial`] / [`nat_reply_partial`]: their checksum field holds only the
+//! folded pseudo-header sum, and the finisher (kernel, NIC or [`crate::gso`]) later sums the
+//! L4 header, ports included, and the payload. So only the address change is folded into
+//! the field, uncomplemented, as IPVS does for `CHECKSUM_PARTIAL` skbs
+//! (`tcp_partial_csum_update` / `udp_partial_csum_update`); folding the port in too would
+//! count it twice.
 
 use super::{XformError, check_ttl, dec_ttl, ip_in, ipv4_header_checksum};
 use crate::wire::{Frame, IpFamily, L4, be16, checksum, icmp, ipv4, ipv6, l4, proto, put16};
@@ -25,13 +33,35 @@ enum Side {
 /// A UDP/IPv4 checksum of 0 (no checksum) stays 0. Later fragments are refused
 /// ([`XformError::Fragmented`]): they carry no ports.
 pub fn nat_request(frame: &mut [u8], f: &Frame, new_dst: SocketAddr) -> Result<(), XformError> {
-    rewrite(frame, f, Side::Dst, new_dst)
+    rewrite::<false>(frame, f, Side::Dst, new_dst)
 }
 
 /// Reply path SNAT: rewrites the source address and port back to the virtual service
 /// `new_src`; checksums and TTL as in [`nat_request`].
 pub fn nat_reply(frame: &mut [u8], f: &Frame, new_src: SocketAddr) -> Result<(), XformError> {
-    rewrite(frame, f, Side::Src, new_src)
+    rewrite::<false>(frame, f, Side::Src, new_src)
+}
+
+/// [`nat_request`] for a frame whose TCP/UDP checksum is partial (its field holds the
+/// pseudo-header sum, `csum_start` is the L4 header): the field is updated for the address
+/// change only, never for the port (see the module docs). There is no UDP "no checksum" case
+/// here: a partial field is a sum the finisher always completes. The IPv4 header checksum
+/// is complete, as in [`nat_request`].
+pub fn nat_request_partial(
+    frame: &mut [u8],
+    f: &Frame,
+    new_dst: SocketAddr,
+) -> Result<(), XformError> {
+    rewrite::<true>(frame, f, Side::Dst, new_dst)
+}
+
+/// [`nat_reply`] for a frame whose TCP/UDP checksum is partial; see [`nat_request_partial`].
+pub fn nat_reply_partial(
+    frame: &mut [u8],
+    f: &Frame,
+    new_src: SocketAddr,
+) -> Result<(), XformError> {
+    rewrite::<true>(frame, f, Side::Src, new_src)
 }
 
 fn addr_off(fam: IpFamily, side: Side) -> usize {
@@ -75,7 +105,14 @@ fn swap_addr(
     Ok((o, n, len))
 }
 
-fn rewrite(buf: &mut [u8], f: &Frame, side: Side, new: SocketAddr) -> Result<(), XformError> {
+/// `PARTIAL`: the L4 checksum field holds a partial (pseudo-header) sum.
+#[inline(always)]
+fn rewrite<const PARTIAL: bool>(
+    buf: &mut [u8],
+    f: &Frame,
+    side: Side,
+    new: SocketAddr,
+) -> Result<(), XformError> {
     let (ip, end) = ip_in(buf, f)?;
     let fam = ip.family();
     if IpFamily::of(&new.ip()) != fam {
@@ -124,7 +161,11 @@ fn rewrite(buf: &mut [u8], f: &Frame, side: Side, new: SocketAddr) -> Result<(),
                 checksum::update32(c, old, new),
             )
             .ok_or(XformError::Malformed)?;
-            checksum::update32(l4_csum, old, new)
+            if PARTIAL {
+                checksum::partial_update32(l4_csum, old, new)
+            } else {
+                checksum::update32(l4_csum, old, new)
+            }
         }
         IpAddr::V6(a) => {
             let field: &mut [u8; 16] = buf
@@ -133,10 +174,20 @@ fn rewrite(buf: &mut [u8], f: &Frame, side: Side, new: SocketAddr) -> Result<(),
                 .ok_or(XformError::Malformed)?;
             let old = *field;
             *field = a.octets();
-            checksum::update_bytes(l4_csum, &old, &a.octets())
+            if PARTIAL {
+                checksum::partial_update_bytes(l4_csum, &old, &a.octets())
+            } else {
+                checksum::update_bytes(l4_csum, &old, &a.octets())
+            }
         }
     };
     put16(buf, port_at, new.port()).ok_or(XformError::Malformed)?;
+    if PARTIAL {
+        // Address only: the finisher sums the port itself.
+        put16(buf, csum_at, l4_addr_csum).ok_or(XformError::Malformed)?;
+        dec_ttl(buf, l3, fam)?;
+        return Ok(());
+    }
     let skip = is_udp && l4_csum == 0 && fam == IpFamily::V4;
     if !skip {
         let mut c = checksum::update16(l4_addr_csum, old_port, new.port());

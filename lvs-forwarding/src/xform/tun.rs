@@ -10,7 +10,7 @@
 //! CE → ECT(0) (`INET_ECN_encapsulate`), DF copied from an IPv4 inner header (0 for IPv6
 //! inner), caller-given IP ID, IPv6 flow label 0.
 
-use super::{MtuVerdict, XformError, check_mtu, check_ttl, dec_ttl, ip_in};
+use super::{MtuVerdict, XformError, check_mtu, check_mtu_len, check_ttl, dec_ttl, ip_in};
 use crate::wire::{
     Frame, IpFamily, MacAddr, be16, checksum, ether, ipv4, ipv6, l4, parse_frame, proto, put16,
     put32,
@@ -90,6 +90,18 @@ pub fn tunnel_mtu_check(
     link_mtu: u32,
 ) -> Result<MtuVerdict, XformError> {
     check_mtu(f, link_mtu, tunnel_overhead(outer, kind))
+}
+
+/// [`tunnel_mtu_check`] for an inner IP packet of `ip_len` bytes: for a GSO super-frame,
+/// one segment ([`crate::gso::segment_ip_len`]), which is what goes on the wire.
+pub fn tunnel_mtu_check_len(
+    f: &Frame,
+    ip_len: usize,
+    outer: IpFamily,
+    kind: TunnelKind,
+    link_mtu: u32,
+) -> Result<MtuVerdict, XformError> {
+    check_mtu_len(f, ip_len, link_mtu, tunnel_overhead(outer, kind))
 }
 
 /// ECN encapsulation (RFC 6040 / `INET_ECN_encapsulate`): copy DSCP and ECN, except that
