@@ -215,30 +215,93 @@ impl LogArgs {
     }
 }
 
+/// `--addr [IFACE=]CIDR`: one of the director's addresses, on one link.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AddrFlag {
+    /// The interface it belongs to; `None` means the only one served.
+    pub iface: Option<String>,
+    /// The address and its on-link prefix.
+    pub cidr: Cidr,
+}
+
+impl FromStr for AddrFlag {
+    type Err = String;
+
+    /// Parses `CIDR` or `IFACE=CIDR`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (iface, cidr) = split_iface(s)?;
+        Ok(Self {
+            iface,
+            cidr: cidr.parse()?,
+        })
+    }
+}
+
+/// `--gateway [IFACE=]IP`: a default route's next hop, on one link.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GatewayFlag {
+    /// The interface it is reached on; `None`: the link whose prefix holds it.
+    pub iface: Option<String>,
+    /// The gateway's address.
+    pub ip: IpAddr,
+}
+
+impl FromStr for GatewayFlag {
+    type Err = String;
+
+    /// Parses `IP` or `IFACE=IP`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (iface, ip) = split_iface(s)?;
+        Ok(Self {
+            iface,
+            ip: ip
+                .parse()
+                .map_err(|_| format!("bad gateway address in {s:?}"))?,
+        })
+    }
+}
+
+/// Splits an optional `IFACE=` prefix off a flag value (addresses never hold `=`).
+fn split_iface(s: &str) -> Result<(Option<String>, &str), String> {
+    match s.split_once('=') {
+        None => Ok((None, s)),
+        Some((i, _)) if i.is_empty() || i.len() >= 16 || i.contains(['/', ' ']) => {
+            Err(format!("bad interface name in {s:?}"))
+        }
+        Some((i, rest)) => Ok((Some(i.to_string()), rest)),
+    }
+}
+
 /// The flags every director binary shares.
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct DirectorArgs {
     /// Rules in `ipvsadm -S -n` format.
     #[arg(long, value_name = "FILE")]
     pub rules: PathBuf,
-    /// Interface to attach to with AF_PACKET (repeatable).
-    #[arg(long = "iface", value_name = "NAME", conflicts_with = "tap")]
+    /// Interface to attach to with AF_PACKET (repeatable); each is one link.
+    #[arg(long = "iface", value_name = "NAME", conflicts_with = "taps")]
     pub ifaces: Vec<String>,
-    /// TAP device to create or attach to, instead of interfaces.
-    #[arg(long, value_name = "NAME")]
-    pub tap: Option<String>,
-    /// The director's own MAC address (default: the interface's).
+    /// TAP device to create or attach to (repeatable), instead of interfaces.
+    #[arg(long = "tap", value_name = "NAME")]
+    pub taps: Vec<String>,
+    /// The director's own MAC address (default: the interface's; on a TAP, the TAP's with
+    /// its last bit flipped).
     #[arg(long)]
     pub mac: Option<MacAddr>,
-    /// The director's own addresses (repeatable), e.g. 198.51.100.1/24.
-    #[arg(long = "addr", value_name = "CIDR")]
-    pub addrs: Vec<Cidr>,
-    /// Default gateway.
-    #[arg(long)]
-    pub gateway: Option<IpAddr>,
-    /// Static neighbour entry (repeatable).
+    /// An address of the director, `[IFACE=]CIDR` (repeatable), added to what the kernel
+    /// has on that interface. `IFACE=` may be left out when one interface is served.
+    #[arg(long = "addr", value_name = "[IFACE=]CIDR")]
+    pub addrs: Vec<AddrFlag>,
+    /// Default gateway `[IFACE=]IP` (repeatable: one per family), added to the kernel's routes.
+    #[arg(long = "gateway", value_name = "[IFACE=]IP")]
+    pub gateways: Vec<GatewayFlag>,
+    /// Static neighbour entry (repeatable); wins over what the kernel or the wire says.
     #[arg(long = "neighbor", value_name = "IP=MAC")]
     pub neighbors: Vec<Neighbor>,
+    /// Do not learn addresses, routes and neighbours from the kernel (rtnetlink): use only
+    /// the flags.
+    #[arg(long)]
+    pub no_netlink: bool,
     /// Health checks.
     #[command(flatten)]
     pub health: HealthArgs,
@@ -251,6 +314,45 @@ pub struct DirectorArgs {
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+impl DirectorArgs {
+    /// The served links' names, in link order: the `--iface`s or the `--tap`s.
+    pub fn link_names(&self) -> &[String] {
+        if self.taps.is_empty() {
+            &self.ifaces
+        } else {
+            &self.taps
+        }
+    }
+
+    /// Checks that every per-link flag names a served link, and that a flag without
+    /// `IFACE=` is unambiguous (one link).
+    pub fn check_links(&self) -> Result<(), String> {
+        let names = self.link_names();
+        let check = |iface: &Option<String>, flag: &str, value: &dyn fmt::Display| match iface {
+            None if names.len() > 1 => Err(format!(
+                "--{flag} {value} is ambiguous with {} interfaces: write --{flag} {}={value}",
+                names.len(),
+                names[0]
+            )),
+            Some(i) if !names.contains(i) => Err(format!(
+                "--{flag} {i}={value}: {i} is not one of the served interfaces ({})",
+                names.join(", ")
+            )),
+            _ => Ok(()),
+        };
+        for a in &self.addrs {
+            check(&a.iface, "addr", &a.cidr)?;
+        }
+        for g in &self.gateways {
+            // A bare gateway is found by prefix, so it is only checked when named.
+            if g.iface.is_some() {
+                check(&g.iface, "gateway", &g.ip)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -347,9 +449,65 @@ mod tests {
         assert!(
             Cli::try_parse_from(["lvs", "--rules", "r", "--iface", "a", "--tap", "t"]).is_err()
         );
+        assert_eq!(
+            cli.d.addrs[0],
+            AddrFlag {
+                iface: None,
+                cidr: "198.51.100.1/24".parse().unwrap()
+            }
+        );
+        // A bare --addr with two interfaces is refused with a message naming the fix.
+        let e = cli.d.check_links().unwrap_err();
+        assert!(
+            e.contains("ambiguous") && e.contains("veth0=198.51.100.1/24"),
+            "{e}"
+        );
         assert!(Cli::try_parse_from(["lvs", "--rules", "r", "--mac", "nope"]).is_err());
         assert!(Cli::try_parse_from(["lvs", "--rules", "r", "--check-rise", "0"]).is_err());
         let none = Cli::try_parse_from(["lvs", "--rules", "r", "--tap", "tap0"]).unwrap();
         assert!(none.d.health.to_config().is_none());
+        assert_eq!(none.d.link_names(), ["tap0"]);
+    }
+
+    #[test]
+    fn per_link_flags() {
+        let cli = Cli::try_parse_from([
+            "lvs",
+            "--rules",
+            "r",
+            "--iface",
+            "eth0",
+            "--iface",
+            "eth1",
+            "--addr",
+            "eth1=192.0.2.1/24",
+            "--addr",
+            "eth0=2001:db8:1::1/64",
+            "--gateway",
+            "eth0=198.51.100.254",
+            "--gateway",
+            "2001:db8:1::fe",
+        ])
+        .unwrap();
+        assert_eq!(cli.d.addrs[0].iface.as_deref(), Some("eth1"));
+        assert_eq!(cli.d.addrs[1].cidr.prefix_len, 64);
+        assert_eq!(cli.d.gateways[0].iface.as_deref(), Some("eth0"));
+        assert_eq!(cli.d.gateways[1].iface, None);
+        assert_eq!(cli.d.check_links(), Ok(()));
+        let bad = Cli::try_parse_from([
+            "lvs",
+            "--rules",
+            "r",
+            "--iface",
+            "eth0",
+            "--addr",
+            "eth9=192.0.2.1/24",
+        ])
+        .unwrap();
+        assert!(bad.d.check_links().unwrap_err().contains("eth9"));
+        for v in ["=192.0.2.1/24", "eth0=192.0.2.1/33", "eth0=x"] {
+            assert!(v.parse::<AddrFlag>().is_err(), "{v}");
+        }
+        assert!("eth0=nope".parse::<GatewayFlag>().is_err());
     }
 }

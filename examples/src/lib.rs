@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod decap;
 pub mod health;
+pub mod hostnet;
 pub mod io;
 pub mod netlink;
 pub mod runner;

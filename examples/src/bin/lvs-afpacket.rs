@@ -2,18 +2,28 @@
 //!
 //! Each `--iface` gets a TPACKET_V3 receive ring (frames are processed where
 //! the kernel wrote them, with headroom for VS/TUN) and becomes one link of
-//! the Director, with the interface's own MAC. The kernel keeps its copy of
-//! every frame: run the director in a namespace or host where IP forwarding is
-//! off and the VIPs are not local, so that only this program moves VIP
-//! traffic (see the README).
+//! the Director, with the interface's own MAC, addresses, routes and
+//! neighbours as the host kernel has them (rtnetlink; followed while it runs).
+//! Frames carry a `virtio_net_hdr` both ways (`PACKET_VNET_HDR`), so the
+//! interfaces keep their checksum and segmentation offloads on. The kernel
+//! keeps its copy of every frame: run the director in a namespace or host
+//! where IP forwarding is off and the VIPs have blackhole routes, so that only
+//! this program moves VIP traffic (see the README).
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, RawFd};
+
 use lvs_examples::cli::DirectorArgs;
+use lvs_examples::hostnet::Port;
 use lvs_examples::io::FramePort;
-use lvs_examples::io::afpacket::{Accept, AfPacketConfig, AfPacketPort, hw_addr};
-use lvs_examples::runner::Runner;
+use lvs_examples::io::afpacket::{
+    Accept, AfPacketConfig, AfPacketPort, FanoutMode, hw_addr, set_fanout_program_fd,
+};
+use lvs_examples::io::fanout::client_hash_program;
+use lvs_examples::runner::{Peers, Runner, vips_of};
 use lvs_examples::signals::Signals;
 use tracing::{error, info};
 
@@ -37,20 +47,31 @@ fn main() -> ExitCode {
     }
 }
 
-/// The opened ports and their MACs, one per `--iface`.
-type Ports = (Vec<Box<dyn FramePort>>, Vec<[u8; 6]>);
+/// The opened ports and what the director needs to know of each.
+type Ports = (Vec<AfPacketPort>, Vec<Port>);
 
-fn open_ports(args: &DirectorArgs, fanout: Option<u16>) -> std::io::Result<Ports> {
-    let mut ports: Vec<Box<dyn FramePort>> = Vec::new();
-    let mut macs = Vec::new();
-    for name in &args.ifaces {
+/// Opens one port per `--iface`. With `fanout = Some((group, vips))` each joins the
+/// CBPF fanout group `group + i` of its interface `i` (a fanout group lives on one
+/// interface) with the client-hash program for `vips`.
+fn open_ports(args: &DirectorArgs, fanout: Option<(u16, &[IpAddr])>) -> std::io::Result<Ports> {
+    let mut ports = Vec::new();
+    let mut identities = Vec::new();
+    for (i, name) in args.ifaces.iter().enumerate() {
+        let fanout_mode = match fanout {
+            Some((_, vips)) => FanoutMode::Cbpf(
+                client_hash_program(vips).map_err(|e| std::io::Error::other(e.to_string()))?,
+            ),
+            None => FanoutMode::Hash,
+        };
         let cfg = AfPacketConfig {
             promiscuous: true,
             accept: Accept {
                 other_host: false,
                 ..Accept::ALL_INCOMING
             },
-            fanout,
+            fanout: fanout.map(|(g, _)| g.wrapping_add(i as u16)),
+            fanout_mode,
+            vnet_hdr: true,
             // TPACKET_V3 hands a block over when it is full or this old:
             // the bound on the latency the director adds to a quiet flow
             // (1 ms is the smallest the kernel takes).
@@ -58,61 +79,100 @@ fn open_ports(args: &DirectorArgs, fanout: Option<u16>) -> std::io::Result<Ports
             ..AfPacketConfig::default()
         };
         let port = AfPacketPort::open(name, &cfg)?;
-        let mac = match args.mac {
-            Some(m) if args.ifaces.len() == 1 => m.0,
-            _ => hw_addr(name)?,
+        let (mac, follow_kernel_mac) = match args.mac {
+            Some(m) => (m.0, false),
+            None => (hw_addr(name)?, !args.no_netlink),
         };
-        info!(iface = %name, mac = %lvs_examples::cli::MacAddr(mac), ?fanout, "attached");
-        macs.push(mac);
-        ports.push(Box::new(port));
+        info!(iface = %name, mac = %lvs_examples::cli::MacAddr(mac), fanout = fanout.is_some(), "attached");
+        identities.push(Port {
+            name: name.clone(),
+            mac,
+            follow_kernel_mac,
+        });
+        ports.push(port);
     }
-    Ok((ports, macs))
+    Ok((ports, identities))
+}
+
+fn boxed(ports: Vec<AfPacketPort>) -> Vec<Box<dyn FramePort>> {
+    ports
+        .into_iter()
+        .map(|p| Box::new(p) as Box<dyn FramePort>)
+        .collect()
 }
 
 fn run(args: &DirectorArgs) -> std::io::Result<()> {
     if args.ifaces.is_empty() {
         return Err(std::io::Error::other("give at least one --iface"));
     }
+    args.check_links().map_err(std::io::Error::other)?;
     let signals = Signals::install()?;
     if args.fanout > 1 {
         return run_fanout(args, &signals);
     }
-    let (mut ports, macs) = open_ports(args, None)?;
-    let mut runner = Runner::new(args, &macs)?;
+    let (ports, ids) = open_ports(args, None)?;
+    let mut ports = boxed(ports);
+    let mut runner = Runner::new(args, ids)?;
     info!(services = runner.service_keys().len(), "director running");
     runner.run(&mut ports, &signals)?;
     print!("{}", runner.stats_text());
     Ok(())
 }
 
-/// `--fanout N`: N workers in one PACKET_FANOUT_HASH group, each with its
-/// own Director (connection table, schedulers, health checks). The kernel
-/// hashes each flow to one worker, so a connection always meets the same
-/// table; VS/DR and VS/TUN work unchanged. VS/NAT replies carry the real
-/// server's address instead of the VIP and may hash to another worker,
-/// which does not know the connection: use one worker for NAT. ARP/ND
-/// answers, too, reach only the worker the kernel hashes them to, so the
-/// other workers cannot resolve next hops by themselves: give the real
-/// servers and the gateway with `--neighbor`.
+/// `--fanout N`: N workers in one AF_PACKET fanout group, each with its own
+/// Director (connection table, schedulers, health checks). A classic BPF
+/// program steers every frame by the client side of its flow: the source of
+/// a frame to a VIP, the destination of anything else. So a client's requests
+/// and a NAT real server's replies to it (which carry the client as their
+/// destination) reach the same worker, and VS/NAT, VS/DR and VS/TUN all work
+/// on every core. When a reload changes the VIPs the program is replaced.
+/// Neighbours a worker learns from the wire are passed to the others.
 fn run_fanout(args: &DirectorArgs, signals: &Signals) -> std::io::Result<()> {
     let group = (std::process::id() & 0xffff) as u16;
-    if args.neighbors.is_empty() {
-        tracing::warn!(
-            "--fanout without --neighbor: ARP/ND answers reach one worker only; \
-             give the real servers and the gateway as static neighbours"
-        );
+    // The first program is built from the rules as they are now; the workers
+    // replace it whenever a reload changes the VIPs.
+    let text = std::fs::read_to_string(&args.rules)?;
+    let rules = lvs_core::config::parse(&text).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let vips = vips_of(&rules);
+    // The kernel numbers a group's members in the order they join, and the
+    // program's answer picks a member by that number. Worker w must be member
+    // w of every interface's group, or a NAT reply arriving on the server LAN
+    // would reach another worker than its request on the client side: so all
+    // sockets are opened here, worker by worker, before any thread starts.
+    let mut opened = Vec::new();
+    for _ in 0..args.fanout {
+        opened.push(open_ports(args, Some((group, &vips)))?);
     }
     let mut workers = Vec::new();
-    for w in 0..args.fanout {
+    for (w, (peers, (ports, ids))) in Peers::group(usize::from(args.fanout))
+        .into_iter()
+        .zip(opened)
+        .enumerate()
+    {
         let ctl = Signals::default();
         let args = args.clone();
         let wctl = ctl.clone();
-        // Sockets are opened in the worker: they stay on the thread that uses them.
         let h = std::thread::Builder::new()
             .name(format!("lvs-worker-{w}"))
             .spawn(move || -> std::io::Result<()> {
-                let (mut ports, macs) = open_ports(&args, Some(group))?;
-                let mut runner = Runner::new(&args, &macs)?;
+                // Any member's socket replaces the program of its group; the
+                // descriptors stay valid while `ports` lives, which outlives the
+                // runner's use of them.
+                let steer: Vec<RawFd> = ports.iter().map(|p| p.as_raw_fd()).collect();
+                let mut ports = boxed(ports);
+                let mut runner =
+                    Runner::new(&args, ids)?
+                        .with_peers(peers)
+                        .with_vips_hook(Box::new(move |vips| match client_hash_program(vips) {
+                            Ok(p) => {
+                                for fd in &steer {
+                                    if let Err(e) = set_fanout_program_fd(*fd, &p) {
+                                        tracing::warn!("fanout program: {e}");
+                                    }
+                                }
+                            }
+                            Err(e) => tracing::warn!("fanout program: {e}"),
+                        }));
                 runner.run(&mut ports, &wctl)?;
                 print!("worker {w}:\n{}", runner.stats_text());
                 Ok(())

@@ -1,15 +1,23 @@
 //! `lvs-tap`: the lvs-rs director on a TAP device.
 //!
-//! The program creates (or attaches to) the TAP device and is a host on it
-//! with its own MAC (`--mac`) and addresses (`--addr`): it answers ARP/ND for
-//! them and for the VIPs, and forwards as the rules say. Bridge the TAP to the
-//! network the clients and real servers are on.
+//! The program creates (or attaches to) each `--tap` device; each is one link
+//! of the Director, a host with its own MAC (`--mac`, or the TAP's own with
+//! the last bit flipped) and the addresses, routes and neighbours the host
+//! kernel has configured ON THE TAP DEVICE (`ip addr add 192.0.2.1/24 dev
+//! tap1`; followed while it runs), completed by `--addr`/`--gateway`/
+//! `--neighbor`. A bridged TAP's own addresses are not used by the kernel to
+//! receive (frames go to the bridge), so they describe the director's leg; set
+//! `arp_ignore=1` so the kernel does not answer ARP for them on the bridge.
+//! The kernel completes checksums and segments before writing into a TAP
+//! without offloads, so frames arrive as a wire carries them.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use lvs_examples::cli::DirectorArgs;
+use lvs_examples::cli::{DirectorArgs, MacAddr};
+use lvs_examples::hostnet::Port;
 use lvs_examples::io::FramePort;
+use lvs_examples::io::afpacket::hw_addr;
 use lvs_examples::io::tap::TunTap;
 use lvs_examples::runner::Runner;
 use lvs_examples::signals::Signals;
@@ -36,20 +44,35 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &DirectorArgs) -> std::io::Result<()> {
-    let Some(name) = &args.tap else {
-        return Err(std::io::Error::other("give --tap NAME"));
-    };
-    let Some(mac) = args.mac else {
-        return Err(std::io::Error::other(
-            "give --mac MAC: the director's address on the TAP",
-        ));
-    };
+    if args.taps.is_empty() {
+        return Err(std::io::Error::other("give at least one --tap NAME"));
+    }
+    args.check_links().map_err(std::io::Error::other)?;
     let signals = Signals::install()?;
-    let tap = TunTap::tap(name)?;
-    tap.set_up()?;
-    info!(tap = %name, %mac, "TAP ready");
-    let mut ports: Vec<Box<dyn FramePort>> = vec![Box::new(tap)];
-    let mut runner = Runner::new(args, &[mac.0])?;
+    let mut ports: Vec<Box<dyn FramePort>> = Vec::new();
+    let mut ids = Vec::new();
+    for name in &args.taps {
+        let tap = TunTap::tap(name)?;
+        tap.set_up()?;
+        let mac = match args.mac {
+            Some(m) => m.0,
+            None => {
+                // The TAP's own MAC belongs to the kernel's end (a bridge delivers frames
+                // for it locally): the director's must differ.
+                let mut m = hw_addr(name)?;
+                m[5] ^= 1;
+                m
+            }
+        };
+        info!(tap = %name, mac = %MacAddr(mac), "TAP ready");
+        ports.push(Box::new(tap));
+        ids.push(Port {
+            name: name.clone(),
+            mac,
+            follow_kernel_mac: false,
+        });
+    }
+    let mut runner = Runner::new(args, ids)?;
     runner.run(&mut ports, &signals)?;
     print!("{}", runner.stats_text());
     Ok(())

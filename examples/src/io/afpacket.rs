@@ -503,7 +503,7 @@ impl AfPacketPort {
     /// Fails with `EINVAL` if the socket is not in a CBPF group or the kernel's checker refuses
     /// the program, and with [`io::ErrorKind::InvalidInput`] for an empty or oversized one.
     pub fn set_fanout_program(&self, prog: &[libc::sock_filter]) -> io::Result<()> {
-        set_fanout_program(self.tx.fd.as_raw_fd(), prog)
+        set_fanout_program_fd(self.tx.fd.as_raw_fd(), prog)
     }
 
     /// Whether the socket reads and writes `virtio_net_hdr` offload headers.
@@ -811,13 +811,13 @@ fn join_fanout(fd: RawFd, group: u16, mode: &FanoutMode) -> io::Result<()> {
             .map_err(|e| with_context(e, "PACKET_FANOUT"))?;
     }
     if let FanoutMode::Cbpf(prog) = mode {
-        set_fanout_program(fd, prog)?;
+        set_fanout_program_fd(fd, prog)?;
     }
     Ok(())
 }
 
 /// Attaches `prog` to the CBPF fanout group of `fd` (`PACKET_FANOUT_DATA`).
-fn set_fanout_program(fd: RawFd, prog: &[libc::sock_filter]) -> io::Result<()> {
+pub fn set_fanout_program_fd(fd: RawFd, prog: &[libc::sock_filter]) -> io::Result<()> {
     let len = u16::try_from(prog.len())
         .ok()
         .filter(|l| *l > 0)
@@ -851,6 +851,14 @@ impl FrameTx for AfPacketPort {
 
     fn send_batch_offload(&mut self, frames: &[(&[u8], Offload)]) -> io::Result<usize> {
         self.tx.send_batch_offload(frames)
+    }
+}
+
+impl AsRawFd for AfPacketPort {
+    /// The packet socket (for example to replace the fanout group's program from another
+    /// place with [`set_fanout_program_fd`]).
+    fn as_raw_fd(&self) -> RawFd {
+        self.tx.fd.as_raw_fd()
     }
 }
 

@@ -6,8 +6,12 @@
 //! turns health-check results into weights (down = 0, up = the configured
 //! weight, as keepalived's `inhibit_on_failure`), and reacts to signals:
 //! SIGHUP reloads the rules file, SIGUSR1 prints the listing, SIGINT/SIGTERM
-//! stop. Keeping all of this in one place means `lvs-afpacket` and `lvs-tap`
-//! differ only in how they open their ports.
+//! stop. It also keeps the Director's network current: the host's addresses,
+//! routes and neighbours are read over rtnetlink at start ([`crate::hostnet`])
+//! and every change the kernel announces is applied while it runs. Frames carry
+//! their offload state (partial checksum, GSO) from the port to the Director
+//! and back. Keeping all of this in one place means `lvs-afpacket` and
+//! `lvs-tap` differ only in how they open their ports.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -19,41 +23,34 @@ use std::time::Duration;
 use lvs_core::ServiceKey;
 use lvs_core::config::listing::{ListFormat, ListOptions};
 use lvs_core::config::{self, Config};
-use lvs_forwarding::{Director, DirectorConfig, IpCidr, Link, MacAddr, Verdict};
+use lvs_forwarding::{Director, DirectorConfig, MacAddr, Offload, Verdict};
 use tracing::{info, warn};
+
+mod net;
+mod peers;
+mod tx;
+
+pub use net::{HostNetwork, describe};
+pub use peers::Peers;
+use tx::TxPool;
 
 use crate::cli::DirectorArgs;
 use crate::health::{Health, HealthChecker, StateChange, probe_for};
+use crate::hostnet::{NetPlan, Port};
 use crate::io::{FramePort, FrameTx, RxFrame};
 use crate::signals::Signals;
 
-/// Build the library's configuration from the shared flags: one link per
-/// port, each with the port's MAC and all `--addr` prefixes.
-pub fn director_config(args: &DirectorArgs, macs: &[[u8; 6]]) -> DirectorConfig {
-    let addrs: Vec<IpCidr> = args
-        .addrs
-        .iter()
-        .map(|c| IpCidr::new(c.addr, c.prefix_len))
-        .collect();
+/// Build the library's configuration from the network plan.
+pub fn director_config(plan: &NetPlan) -> DirectorConfig {
     let mut cfg =
-        DirectorConfig::single_link(MacAddr(macs.first().copied().unwrap_or([0; 6])), &addrs);
-    cfg.links = macs
-        .iter()
-        .map(|m| Link {
-            mac: MacAddr(*m),
-            addrs: addrs.clone(),
-            mtu: 1500,
-        })
-        .collect();
-    match args.gateway {
-        Some(std::net::IpAddr::V4(g)) => cfg.gateway_v4 = Some(g),
-        Some(std::net::IpAddr::V6(g)) => cfg.gateway_v6 = Some(g),
-        None => {}
-    }
-    cfg.neighbors = args
+        DirectorConfig::single_link(plan.links.first().map_or(MacAddr([0; 6]), |l| l.mac), &[]);
+    cfg.links = plan.links.clone();
+    cfg.routes = plan.routes.clone();
+    cfg.neighbors = plan
         .neighbors
         .iter()
-        .map(|n| (n.ip, MacAddr(n.mac.0)))
+        .filter(|n| n.permanent)
+        .map(|n| (n.ip, n.mac))
         .collect();
     cfg.conn_capacity_v4 = 1 << 20;
     cfg.conn_capacity_v6 = 1 << 18;
@@ -77,63 +74,6 @@ fn seed() -> u64 {
         .unwrap_or(0x5eed)
 }
 
-/// Frames to send on the port being read, collected over one receive batch
-/// and sent with one `send_batch` (`sendmmsg` on AF_PACKET) instead of one
-/// system call per frame. Buffers are allocated once.
-struct TxPool {
-    bufs: Vec<Vec<u8>>,
-    lens: Vec<usize>,
-    n: usize,
-}
-
-/// Frames per batched send.
-const TX_POOL: usize = 64;
-/// Largest frame the pool holds; bigger ones are sent directly.
-const TX_FRAME: usize = 2048;
-
-impl TxPool {
-    fn new() -> Self {
-        TxPool {
-            bufs: (0..TX_POOL).map(|_| vec![0; TX_FRAME]).collect(),
-            lens: vec![0; TX_POOL],
-            n: 0,
-        }
-    }
-
-    /// Queue `frame`, flushing first through `tx` when full. Frames too big
-    /// for a slot go out at once (after what is queued, to keep the order).
-    fn push(&mut self, frame: &[u8], tx: &mut dyn FrameTx) -> io::Result<()> {
-        if frame.len() > TX_FRAME {
-            self.flush(tx)?;
-            return tx.send(frame);
-        }
-        if self.n == TX_POOL {
-            self.flush(tx)?;
-        }
-        self.bufs[self.n][..frame.len()].copy_from_slice(frame);
-        self.lens[self.n] = frame.len();
-        self.n += 1;
-        Ok(())
-    }
-
-    fn flush(&mut self, tx: &mut dyn FrameTx) -> io::Result<()> {
-        if self.n == 0 {
-            return Ok(());
-        }
-        let frames: Vec<&[u8]> = self.bufs[..self.n]
-            .iter()
-            .zip(&self.lens)
-            .map(|(b, &l)| &b[..l])
-            .collect();
-        self.n = 0;
-        let sent = tx.send_batch(&frames)?;
-        if sent < frames.len() {
-            warn!("sent {sent} of {} frames", frames.len());
-        }
-        Ok(())
-    }
-}
-
 /// Health checking of every real server, mapped back to services.
 struct Checks {
     checker: HealthChecker,
@@ -154,17 +94,47 @@ pub struct Runner {
     pool: TxPool,
     clock: std::time::Instant,
     last_stats: std::time::Instant,
+    net: HostNetwork,
+    peers: Option<Peers>,
+    vips: Vec<std::net::IpAddr>,
+    on_vips: Option<VipsHook>,
+}
+
+/// Called with the VIPs after every rules change (a fanout group re-steers by them).
+pub type VipsHook = Box<dyn FnMut(&[std::net::IpAddr]) + Send>;
+
+/// The VIPs of a rules set, sorted, without duplicates.
+pub fn vips_of(rules: &Config) -> Vec<std::net::IpAddr> {
+    let mut v: Vec<std::net::IpAddr> = rules
+        .services
+        .iter()
+        .filter_map(|s| match s.config.key {
+            ServiceKey::Addr { vip, .. } => Some(vip.ip()),
+            _ => None,
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 impl Runner {
-    /// Load the rules file and build the director.
-    pub fn new(args: &DirectorArgs, macs: &[[u8; 6]]) -> io::Result<Self> {
-        let text = std::fs::read_to_string(&args.rules)?;
+    /// Load the rules file, learn the host's network for `ports` (unless `--no-netlink`)
+    /// and build the director.
+    pub fn new(args: &DirectorArgs, ports: Vec<Port>) -> io::Result<Self> {
+        let text = std::fs::read_to_string(&args.rules)
+            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", args.rules.display())))?;
         let rules = config::parse(&text).map_err(|e| io::Error::other(e.to_string()))?;
-        let mut director = Director::new(director_config(args, macs));
+        let net = HostNetwork::open(ports, args)?;
+        let plan = net.plan()?;
+        warn_about_host(&plan, &rules);
+        info!(links = %describe(&plan), routes = plan.routes.len(), neighbors = plan.neighbors.len(), "network");
+        let mut director = Director::new(director_config(&plan));
+        HostNetwork::seed_neighbors(&plan, &mut director, lvs_core::Instant::ZERO);
         director
             .apply_config(&rules)
             .map_err(|e| io::Error::other(e.to_string()))?;
+        let vips = vips_of(&rules);
         let mut r = Runner {
             director,
             rules_path: args.rules.clone(),
@@ -176,9 +146,30 @@ impl Runner {
             pool: TxPool::new(),
             clock: std::time::Instant::now(),
             last_stats: std::time::Instant::now(),
+            net,
+            peers: None,
+            vips,
+            on_vips: None,
         };
         r.restart_checks()?;
         Ok(r)
+    }
+
+    /// Share neighbours learned from the wire with the other workers of a fanout group.
+    pub fn with_peers(mut self, peers: Peers) -> Self {
+        self.peers = Some(peers);
+        self
+    }
+
+    /// Call `hook` with the VIPs after every rules change that changes them.
+    pub fn with_vips_hook(mut self, hook: VipsHook) -> Self {
+        self.on_vips = Some(hook);
+        self
+    }
+
+    /// The VIPs of the running rules.
+    pub fn vips(&self) -> &[std::net::IpAddr] {
+        &self.vips
     }
 
     /// The director's clock: milliseconds since start.
@@ -269,6 +260,13 @@ impl Runner {
         match self.director.apply_config(&rules) {
             Ok(sum) => {
                 info!(?sum, "rules reloaded");
+                let vips = vips_of(&rules);
+                if vips != self.vips {
+                    if let Some(h) = self.on_vips.as_mut() {
+                        h(&vips);
+                    }
+                    self.vips = vips;
+                }
                 self.rules = rules;
                 if let Err(e) = self.restart_checks() {
                     warn!("reload: health checks: {e}");
@@ -319,6 +317,10 @@ impl Runner {
             }
             self.drain(ports);
             self.poll_health();
+            self.net.poll(&mut self.director, now);
+            if let Some(p) = &self.peers {
+                p.exchange(&mut self.director, now);
+            }
             if signals.take_reload() {
                 self.reload();
             }
@@ -364,28 +366,31 @@ impl Runner {
         let clock = self.clock;
         let mut on_frame = |mut frame: RxFrame<'_>, tx: &mut dyn FrameTx| {
             let now = lvs_core::Instant::from_millis(clock.elapsed().as_millis() as u64);
+            let mut offload = frame.meta.offload;
             let (buf, start) = frame.buffer_mut();
             let len = buf.len() - start;
-            let v = director.process(now, idx, buf, start, len, out);
-            let (link, bytes): (usize, &[u8]) = match v {
+            let v = director.process_offload(now, idx, buf, start, len, &mut offload, out);
+            let (link, bytes, offload): (usize, &[u8], Offload) = match v {
                 Verdict::Forward { link, start, len } => match buf.get(start..start + len) {
-                    Some(b) => (link, b),
+                    Some(b) => (link, b, offload),
                     None => return,
                 },
                 Verdict::Reply { link, len } => match out.get(..len) {
-                    Some(b) => (link, b),
+                    Some(b) => (link, b, Offload::NONE),
                     None => return,
                 },
                 _ => return,
             };
             let res = if link == idx {
-                pool.push(bytes, tx)
+                pool.push(bytes, &offload, tx)
             } else if link < idx {
-                before.get_mut(link).map_or(Ok(()), |p| p.send(bytes))
+                before
+                    .get_mut(link)
+                    .map_or(Ok(()), |p| tx::send_now(p.as_mut(), bytes, &offload))
             } else {
                 after
                     .get_mut(link - idx - 1)
-                    .map_or(Ok(()), |p| p.send(bytes))
+                    .map_or(Ok(()), |p| tx::send_now(p.as_mut(), bytes, &offload))
             };
             if let Err(e) = res {
                 warn!("send: {e}");
@@ -396,5 +401,27 @@ impl Runner {
             warn!("send: {e}");
         }
         Ok(n)
+    }
+}
+
+/// Warns about host settings that make the kernel fight the director: IP forwarding on
+/// (the kernel would forward VIP traffic too) and VIPs without a blackhole route (the
+/// kernel answers IPv6 VIP traffic with "no route"). Best effort: reads /proc only.
+fn warn_about_host(plan: &NetPlan, rules: &Config) {
+    let on = |p: &str| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim() == "1")
+            .unwrap_or(false)
+    };
+    if on("/proc/sys/net/ipv4/ip_forward") || on("/proc/sys/net/ipv6/conf/all/forwarding") {
+        warn!(
+            "IP forwarding is on in this host or namespace: the kernel will forward VIP \
+             traffic too; switch it off (see the README)"
+        );
+    }
+    for vip in vips_of(rules) {
+        if plan.lacks_family_of(&vip) {
+            warn!(%vip, "no address of this VIP's family on any served link: neighbours and tunnels of that family cannot be reached");
+        }
     }
 }
