@@ -10,5 +10,6 @@ pub mod decap;
 pub mod health;
 pub mod io;
 pub mod netlink;
+pub mod rules_file;
 pub mod runner;
 pub mod signals;
