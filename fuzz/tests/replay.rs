@@ -8,8 +8,9 @@ use std::path::Path;
 
 type Body = fn(&[u8]);
 
-const TARGETS: [(&str, Body); 6] = [
+const TARGETS: [(&str, Body); 7] = [
     ("parse", lvs_fuzz::parse),
+    ("rules", lvs_fuzz::rules),
     ("nat", lvs_fuzz::nat),
     ("tun", lvs_fuzz::tun),
     ("dr", lvs_fuzz::dr),
