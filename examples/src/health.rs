@@ -27,7 +27,8 @@ const MAX_STATUS_LINE: usize = 4096;
 pub enum CheckKind {
     /// A TCP connection to the real server's address and port must succeed.
     Tcp,
-    /// An HTTP/1.0 GET must answer with `expect_status`.
+    /// An HTTP/1.0 GET must answer with `expect_status`. Build it with
+    /// [`CheckKind::http`], which refuses values that would inject headers.
     Http {
         /// Request path, e.g. `/health`.
         path: String,
@@ -36,6 +37,167 @@ pub enum CheckKind {
         /// Expected status code.
         expect_status: u16,
     },
+}
+
+/// The longest Host header value an HTTP check sends (a DNS name is at
+/// most 253 characters; with brackets and a port, 255 is ample).
+pub const MAX_HTTP_HOST_LEN: usize = 255;
+
+/// The longest request path an HTTP check sends.
+pub const MAX_HTTP_PATH_LEN: usize = 2048;
+
+/// Why an HTTP check's settings were refused. Each value would end up in the
+/// request line or a header of every probe, so a CR or LF in it would add
+/// headers (or a whole second request) of the caller's choosing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CheckConfigError {
+    /// The path does not start with `/`.
+    PathNotAbsolute {
+        /// The path given.
+        path: String,
+    },
+    /// The path has a byte that may not appear in a request target (a
+    /// control character such as CR or LF, a space, or a non-ASCII byte).
+    BadPathByte {
+        /// The path given.
+        path: String,
+        /// Offset of the byte in the path.
+        offset: usize,
+        /// The byte.
+        byte: u8,
+    },
+    /// The path is longer than [`MAX_HTTP_PATH_LEN`].
+    PathTooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The Host value is empty.
+    EmptyHost,
+    /// The Host value has a byte outside letters, digits and `-._~:[]%`
+    /// (CR, LF and other control characters included).
+    BadHostByte {
+        /// The Host value given.
+        host: String,
+        /// Offset of the byte in the value.
+        offset: usize,
+        /// The byte.
+        byte: u8,
+    },
+    /// The Host value is longer than [`MAX_HTTP_HOST_LEN`].
+    HostTooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The expected status is not an HTTP status code (100..=599).
+    BadStatus(u16),
+}
+
+impl fmt::Display for CheckConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckConfigError::PathNotAbsolute { path } => {
+                write!(f, "HTTP check path {path:?} must start with '/'")
+            }
+            CheckConfigError::BadPathByte { path, offset, byte } => write!(
+                f,
+                "HTTP check path {path:?}: byte {byte:#04x} at offset {offset} is not allowed \
+                 (control characters, spaces and non-ASCII bytes are refused)"
+            ),
+            CheckConfigError::PathTooLong { len } => write!(
+                f,
+                "HTTP check path is {len} bytes, more than {MAX_HTTP_PATH_LEN}"
+            ),
+            CheckConfigError::EmptyHost => f.write_str("HTTP check host is empty"),
+            CheckConfigError::BadHostByte { host, offset, byte } => write!(
+                f,
+                "HTTP check host {host:?}: byte {byte:#04x} at offset {offset} is not allowed \
+                 (letters, digits and -._~:[]% only)"
+            ),
+            CheckConfigError::HostTooLong { len } => write!(
+                f,
+                "HTTP check host is {len} bytes, more than {MAX_HTTP_HOST_LEN}"
+            ),
+            CheckConfigError::BadStatus(s) => {
+                write!(f, "HTTP check status {s} is not a status code (100..=599)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CheckConfigError {}
+
+/// Check an HTTP check's request path: starts with `/`, visible ASCII only
+/// (no control character, no space), at most [`MAX_HTTP_PATH_LEN`] bytes.
+pub fn validate_http_path(path: &str) -> Result<(), CheckConfigError> {
+    if path.len() > MAX_HTTP_PATH_LEN {
+        return Err(CheckConfigError::PathTooLong { len: path.len() });
+    }
+    if let Some((offset, &byte)) = path
+        .as_bytes()
+        .iter()
+        .enumerate()
+        .find(|(_, b)| !b.is_ascii_graphic())
+    {
+        return Err(CheckConfigError::BadPathByte {
+            path: path.to_owned(),
+            offset,
+            byte,
+        });
+    }
+    if !path.starts_with('/') {
+        return Err(CheckConfigError::PathNotAbsolute {
+            path: path.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Check an HTTP check's Host value: 1..=[`MAX_HTTP_HOST_LEN`] bytes of
+/// letters, digits and `-._~:[]%` (a DNS name, an IPv4 address, a bracketed
+/// IPv6 address with a zone, each with an optional port).
+pub fn validate_http_host(host: &str) -> Result<(), CheckConfigError> {
+    if host.is_empty() {
+        return Err(CheckConfigError::EmptyHost);
+    }
+    if host.len() > MAX_HTTP_HOST_LEN {
+        return Err(CheckConfigError::HostTooLong { len: host.len() });
+    }
+    let ok = |b: u8| b.is_ascii_alphanumeric() || b"-._~:[]%".contains(&b);
+    if let Some((offset, &byte)) = host.as_bytes().iter().enumerate().find(|(_, b)| !ok(**b)) {
+        return Err(CheckConfigError::BadHostByte {
+            host: host.to_owned(),
+            offset,
+            byte,
+        });
+    }
+    Ok(())
+}
+
+impl CheckKind {
+    /// An HTTP check, validated: `path` must pass [`validate_http_path`],
+    /// `host` (when given) [`validate_http_host`], and `expect_status` be
+    /// 100..=599. Build HTTP checks from operator input through this, so
+    /// that a bad value is refused when the configuration is read rather
+    /// than at the first probe.
+    pub fn http(
+        path: &str,
+        host: Option<&str>,
+        expect_status: u16,
+    ) -> Result<CheckKind, CheckConfigError> {
+        validate_http_path(path)?;
+        if let Some(h) = host {
+            validate_http_host(h)?;
+        }
+        if !(100..=599).contains(&expect_status) {
+            return Err(CheckConfigError::BadStatus(expect_status));
+        }
+        Ok(CheckKind::Http {
+            path: path.to_owned(),
+            host: host.map(str::to_owned),
+            expect_status,
+        })
+    }
 }
 
 /// How often and how strictly to check.
@@ -181,6 +343,13 @@ impl HttpProbe {
                 .filter(|d| !d.is_zero())
                 .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "timed out"))
         };
+        // The fields are public: check them here too, so that a probe built
+        // without `CheckKind::http` still cannot put CR/LF into the request.
+        let invalid = |e: CheckConfigError| io::Error::new(io::ErrorKind::InvalidInput, e);
+        validate_http_path(&self.path).map_err(invalid)?;
+        if let Some(h) = &self.host {
+            validate_http_host(h).map_err(invalid)?;
+        }
         let mut s = TcpStream::connect_timeout(&target, timeout)?;
         let host = match &self.host {
             Some(h) => h.clone(),
@@ -517,6 +686,70 @@ mod tests {
             reqs
         });
         (addr, h)
+    }
+
+    #[test]
+    fn http_check_values_that_would_inject_headers_are_refused() {
+        for path in [
+            "/health\r\nX-Injected: 1",
+            "/a\nb",
+            "/a b",
+            "/\u{7f}",
+            "/\u{e9}",
+            "/\0",
+        ] {
+            assert!(
+                matches!(
+                    CheckKind::http(path, None, 200),
+                    Err(CheckConfigError::BadPathByte { .. })
+                ),
+                "{path:?}"
+            );
+        }
+        let e = CheckKind::http("/h\r\nX: 1", None, 200).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "HTTP check path \"/h\\r\\nX: 1\": byte 0x0d at offset 2 is not allowed \
+             (control characters, spaces and non-ASCII bytes are refused)"
+        );
+        assert_eq!(
+            CheckKind::http("health", None, 200),
+            Err(CheckConfigError::PathNotAbsolute {
+                path: "health".into()
+            })
+        );
+        for host in ["a.example\r\nX-Injected: 1", "a b", "a\tb", "a/b", ""] {
+            assert!(CheckKind::http("/", Some(host), 200).is_err(), "{host:?}");
+        }
+        assert_eq!(
+            CheckKind::http("/", None, 42),
+            Err(CheckConfigError::BadStatus(42))
+        );
+        assert_eq!(
+            CheckKind::http("/healthz?full=1", Some("[2001:db8::1]:8080"), 204),
+            Ok(CheckKind::Http {
+                path: "/healthz?full=1".into(),
+                host: Some("[2001:db8::1]:8080".into()),
+                expect_status: 204,
+            })
+        );
+        assert!(CheckKind::http("/", Some("www.example.com"), 200).is_ok());
+    }
+
+    #[test]
+    fn http_probe_built_by_hand_sends_nothing_injected() {
+        let (addr, server) = http_server(vec![None]);
+        let mut p = HttpProbe {
+            path: "/h\r\nX-Injected: 1".into(),
+            host: None,
+            expect_status: 200,
+        };
+        let e = p.check(addr, Duration::from_secs(2)).unwrap_err();
+        assert!(e.contains("offset 2"), "{e}");
+        // The probe never connected: unblock the test server ourselves.
+        drop(TcpStream::connect(addr));
+        let reqs = server.join().unwrap();
+        assert!(reqs.iter().all(|r| !r.contains("X-Injected")), "{reqs:?}");
     }
 
     #[test]

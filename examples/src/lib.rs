@@ -11,5 +11,6 @@ pub mod health;
 pub mod hostnet;
 pub mod io;
 pub mod netlink;
+pub mod rules_file;
 pub mod runner;
 pub mod signals;

@@ -838,3 +838,27 @@ fn drain(d: &mut Director, out: &mut [u8]) {
     }
     panic!("poll_transmit never ran dry");
 }
+
+// ----- rules text ----------------------------------------------------------------------------
+
+/// The `ipvsadm -S -n` rules parser: any text parses or fails with a line number inside the
+/// text, never panics; what parses prints to text that parses back to the same setup.
+pub fn rules(data: &[u8]) {
+    use lvs_core::config::{parse, parse_line, print};
+    let Ok(text) = core::str::from_utf8(data) else {
+        return;
+    };
+    for line in text.lines() {
+        let _ = parse_line(line);
+    }
+    match parse(text) {
+        Ok(c) => {
+            let again = parse(&print(&c)).expect("printed rules do not parse");
+            assert_eq!(again, c, "rules do not round-trip");
+        }
+        Err(e) => {
+            assert!(e.line >= 1 && e.line <= text.lines().count().max(1), "line {}", e.line);
+            let _ = e.to_string();
+        }
+    }
+}

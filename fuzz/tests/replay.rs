@@ -10,6 +10,7 @@ type Body = fn(&[u8]);
 
 const TARGETS: [(&str, Body); 7] = [
     ("parse", lvs_fuzz::parse),
+    ("rules", lvs_fuzz::rules),
     ("nat", lvs_fuzz::nat),
     ("tun", lvs_fuzz::tun),
     ("dr", lvs_fuzz::dr),

@@ -378,7 +378,44 @@ fn errors_carry_line_and_kind() {
             1,
             K::BadTimeout(Snippet::new("99999999")),
         ),
-        ("--set 1 2 3\n--set 1 2 3".into(), 2, K::DuplicateTimeouts),
+        (
+            "-A -t 2001:db8:3::10:80 -s rr".into(),
+            1,
+            K::Ipv6NeedsBrackets(Snippet::new("2001:db8:3::10:80")),
+        ),
+        (
+            "-A -t [2001:db8:3::10]:80\n-a -t [2001:db8:3::10]:80 -r 2001:db8:2::11:80 -m".into(),
+            2,
+            K::Ipv6NeedsBrackets(Snippet::new("2001:db8:2::11:80")),
+        ),
+        (format!("{svc}-E -t 10.0.0.2:80"), 2, K::ServiceNotDefined),
+        (format!("{svc}-D -t 10.0.0.2:80"), 2, K::ServiceNotDefined),
+        (
+            format!("{svc}-e -t 10.0.0.1:80 -r 192.168.1.2:80 -m"),
+            2,
+            K::ServerNotDefined,
+        ),
+        (
+            format!("{svc}-d -t 10.0.0.1:80 -r 192.168.1.2:80"),
+            2,
+            K::ServerNotDefined,
+        ),
+        (
+            format!("{svc}-D -t 10.0.0.1:80 -s rr"),
+            2,
+            K::OptionNotAllowed("-s"),
+        ),
+        (
+            format!("{svc}-d -t 10.0.0.1:80 -r 192.168.1.2 -w 2"),
+            2,
+            K::OptionNotAllowed("-w"),
+        ),
+        (format!("{svc}-Z -t 10.0.0.9:80"), 2, K::ServiceNotDefined),
+        (
+            format!("{svc}-C\n-a -t 10.0.0.1:80 -r 192.168.1.2 -m"),
+            3,
+            K::ServiceNotDefined,
+        ),
         ("-A -f 0".into(), 1, K::BadFwmark(Snippet::new("0"))),
         (
             "-A -t 10.0.0.1:80 -p 0".into(),
@@ -402,6 +439,82 @@ fn errors_carry_line_and_kind() {
         let e = err(&text);
         assert_eq!((e.line, e.kind), (line, kind), "for {text:?}");
     }
+}
+
+#[test]
+fn unbracketed_ipv6_with_a_port_is_refused_with_its_line() {
+    let e = err("# v6\n-A -t 2001:db8:3::10:80 -p");
+    assert_eq!(
+        e.to_string(),
+        "line 2: ambiguous IPv6 address `2001:db8:3::10:80`: write [address]:port, or [address] without a port"
+    );
+    // Unambiguous bare IPv6 addresses are read as ipvsadm reads them.
+    let c = parse("-A -t [2001:db8::1]:80\n-a -t [2001:db8::1]:80 -r 2001:db8::2 -m\n").unwrap();
+    assert_eq!(c.services[0].servers[0].addr, sa("[2001:db8::2]:80"));
+    let c = parse("-A -t 2001:db8::1 -p\n").unwrap();
+    assert_eq!(
+        c.services[0].config.key,
+        ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            vip: sa("[2001:db8::1]:0")
+        }
+    );
+}
+
+#[test]
+fn every_restore_command_is_applied_in_order() {
+    let text = "\
+-A -t 10.0.0.1:80 -s rr
+-a -t 10.0.0.1:80 -r 192.168.1.2:80 -m -w 2
+-a -t 10.0.0.1:80 -r 192.168.1.3:80 -m
+-A -u 10.0.0.1:53
+--set 10 20 30
+-E -t 10.0.0.1:80 -s wlc -p 60
+-e -t 10.0.0.1:80 -r 192.168.1.2:80 -m -w 7
+-d -t 10.0.0.1:80 -r 192.168.1.3:80
+-D -u 10.0.0.1:53
+--set 0 25 0
+-Z
+-Z -t 10.0.0.1:80
+";
+    let c = parse(text).unwrap();
+    assert_eq!(c.services.len(), 1);
+    let s = &c.services[0];
+    assert_eq!(s.config.scheduler.as_str(), "wlc");
+    assert_eq!(s.config.persistence_secs, Some(60));
+    assert_eq!(s.servers.len(), 1);
+    assert_eq!(s.servers[0].addr, sa("192.168.1.2:80"));
+    assert_eq!(s.servers[0].weight, 7);
+    assert_eq!(
+        c.timeouts,
+        Some(Timeouts {
+            tcp: 10,
+            tcp_fin: 25,
+            udp: 30
+        })
+    );
+    // -C forgets what came before it; what follows it stands.
+    let c = parse("-A -t 10.0.0.1:80 -s rr\n-C\n-A -t 10.0.0.2:80 -s rr\n").unwrap();
+    assert_eq!(c.services.len(), 1);
+    assert_eq!(
+        c.services[0].config.key,
+        ServiceConfig::tcp(sa("10.0.0.2:80")).key
+    );
+    // The lines themselves.
+    assert_eq!(
+        parse_line("-d -t 10.0.0.1:80 -r 192.168.1.2"),
+        Ok(Some(Command::DeleteServer {
+            service: ServiceConfig::tcp(sa("10.0.0.1:80")).key,
+            server: sa("192.168.1.2:80"),
+        }))
+    );
+    assert_eq!(parse_line("--zero"), Ok(Some(Command::Zero(None))));
+    assert_eq!(
+        parse_line("--delete-service -t 10.0.0.1:80"),
+        Ok(Some(Command::DeleteService(
+            ServiceConfig::tcp(sa("10.0.0.1:80")).key
+        )))
+    );
 }
 
 #[test]

@@ -12,6 +12,7 @@
 //! entries when the table is full, counters, and expiry driven by the
 //! caller's clock. The packet layer (lvs-forwarding) only adds bytes.
 
+mod capabilities;
 mod connections;
 mod path;
 mod services;
@@ -19,6 +20,7 @@ mod settings;
 
 use path::{expire, find_in, find_out, in_packet, out_packet, purge_service};
 
+pub use capabilities::{Capabilities, Unsupported};
 pub use connections::CONNECTIONS_HEADER;
 pub use services::{ServiceId, Services, ServicesError};
 pub use settings::{ConnReuseMode, Settings};
@@ -175,6 +177,15 @@ pub enum ConfigError {
     Services(ServicesError),
     /// A real-server error.
     Service(ServiceError),
+    /// A service or real server the packet path cannot serve (see
+    /// [`Balancer::capabilities`]).
+    Unsupported(Unsupported),
+}
+
+impl From<Unsupported> for ConfigError {
+    fn from(e: Unsupported) -> Self {
+        ConfigError::Unsupported(e)
+    }
 }
 
 impl From<ServicesError> for ConfigError {
@@ -194,9 +205,12 @@ impl core::fmt::Display for ConfigError {
         match self {
             ConfigError::Services(e) => e.fmt(f),
             ConfigError::Service(e) => e.fmt(f),
+            ConfigError::Unsupported(e) => e.fmt(f),
         }
     }
 }
+
+impl core::error::Error for ConfigError {}
 
 /// Everything but the tables, so the per-family code can borrow a table and
 /// this at once.
@@ -206,6 +220,7 @@ struct Core {
     settings: Settings,
     totals: Stats,
     counters: BalancerCounters,
+    capabilities: Capabilities,
 }
 
 /// The IPVS engine over caller time. See the module docs.
@@ -229,17 +244,54 @@ impl Balancer {
     /// A balancer with room for `capacity` IPv4 and `capacity_v6` IPv6
     /// entries (connections and templates), hashing with `seed`. All memory
     /// is allocated here; nothing is allocated per packet.
+    ///
+    /// It accepts every service kind and forwarding method
+    /// ([`Capabilities::ALL`]); see [`Balancer::with_capabilities`].
     pub fn new(capacity: usize, capacity_v6: usize, seed: u64) -> Self {
+        Balancer::with_capabilities(capacity, capacity_v6, seed, Capabilities::ALL)
+    }
+
+    /// As [`Balancer::new`], for a packet path that serves only what
+    /// `capabilities` says: [`add_service`](Balancer::add_service),
+    /// [`edit_service`](Balancer::edit_service),
+    /// [`add_real_server`](Balancer::add_real_server) and
+    /// [`edit_real_server`](Balancer::edit_real_server) refuse anything
+    /// else with [`ConfigError::Unsupported`].
+    pub fn with_capabilities(
+        capacity: usize,
+        capacity_v6: usize,
+        seed: u64,
+        capabilities: Capabilities,
+    ) -> Self {
         Balancer {
             core: Core {
                 services: Services::new(),
                 settings: Settings::default(),
                 totals: Stats::default(),
                 counters: BalancerCounters::default(),
+                capabilities,
             },
             v4: ConnTable::with_capacity(capacity, seed),
             v6: ConnTable::with_capacity(capacity_v6, seed ^ 0x9e37_79b9_7f4a_7c15),
         }
+    }
+
+    /// What the packet path serves; configuration calls refuse the rest.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.core.capabilities
+    }
+
+    /// Change what the packet path serves. Refused (and nothing changed)
+    /// when a configured service or real server would not be served.
+    pub fn set_capabilities(&mut self, capabilities: Capabilities) -> Result<(), ConfigError> {
+        for (_, svc) in self.core.services.iter() {
+            capabilities.check_service(&svc.config)?;
+            for (_, r) in svc.servers() {
+                capabilities.check_server(&r.config)?;
+            }
+        }
+        self.core.capabilities = capabilities;
+        Ok(())
     }
 
     /// The tunables.
@@ -290,6 +342,7 @@ impl Balancer {
         config: ServiceConfig,
         scheduler: Box<dyn Scheduler>,
     ) -> Result<ServiceId, ConfigError> {
+        self.core.capabilities.check_service(&config)?;
         Ok(self.core.services.add(config, scheduler)?)
     }
 
@@ -300,6 +353,7 @@ impl Balancer {
         config: ServiceConfig,
         scheduler: Option<Box<dyn Scheduler>>,
     ) -> Result<ServiceId, ConfigError> {
+        self.core.capabilities.check_service(&config)?;
         let id = self
             .core
             .services
@@ -333,6 +387,7 @@ impl Balancer {
         key: &ServiceKey,
         cfg: RealServerConfig,
     ) -> Result<DestId, ConfigError> {
+        self.core.capabilities.check_server(&cfg)?;
         Ok(self.service_mut(key)?.add_server(cfg)?)
     }
 
@@ -342,6 +397,7 @@ impl Balancer {
         key: &ServiceKey,
         cfg: RealServerConfig,
     ) -> Result<DestId, ConfigError> {
+        self.core.capabilities.check_server(&cfg)?;
         Ok(self.service_mut(key)?.edit_server(cfg)?)
     }
 

@@ -83,11 +83,17 @@ pub struct Timeouts {
     pub udp: u32,
 }
 
-/// What one rule line asks for.
+/// What one rule line asks for: one of the commands `ipvsadm -R` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Command {
     /// `-A`: add a virtual service.
     AddService(ServiceConfig),
+    /// `-E`: replace a virtual service's settings (scheduler, persistence,
+    /// netmask, flags; what the line leaves out takes ipvsadm's default).
+    EditService(ServiceConfig),
+    /// `-D`: delete a virtual service and its real servers.
+    DeleteService(ServiceKey),
     /// `-a`: add a real server to a service.
     AddServer {
         /// The service the server belongs to.
@@ -95,12 +101,29 @@ pub enum Command {
         /// The real server.
         server: RealServerConfig,
     },
+    /// `-e`: replace a real server's settings (what the line leaves out
+    /// takes ipvsadm's default: weight 1, `-g`).
+    EditServer {
+        /// The service the server belongs to.
+        service: ServiceKey,
+        /// The real server's new configuration.
+        server: RealServerConfig,
+    },
+    /// `-d`: delete a real server from a service.
+    DeleteServer {
+        /// The service the server belongs to.
+        service: ServiceKey,
+        /// The real server's address and port.
+        server: SocketAddr,
+    },
     /// `--set tcp tcpfin udp`: connection timeouts.
     SetTimeouts(Timeouts),
     /// `-C`: clear the table. Rule files start with it to make a restore
-    /// replace the setup; a parsed file always describes a complete setup,
-    /// so [`parse`] ignores it.
+    /// replace the setup; [`parse`] removes every service defined before it.
     Clear,
+    /// `-Z`: zero the counters of every service, or of the one given.
+    /// Counters are not configuration: [`parse`] only checks the service.
+    Zero(Option<ServiceKey>),
 }
 
 /// Up to this many bytes of an offending token are kept in an error.
@@ -174,7 +197,8 @@ pub enum ConfigErrorKind {
     UnknownOption(Snippet),
     /// A word where an option was expected (e.g. a second value).
     UnexpectedArgument(Snippet),
-    /// The line has options but no command (`-A`, `-a`, `-C`, `--set`).
+    /// The line has options but no command (`-A`, `-E`, `-D`, `-a`, `-e`,
+    /// `-d`, `-C`, `-Z`, `--set`).
     MissingCommand,
     /// An option that needs a value has none.
     MissingValue(&'static str),
@@ -191,6 +215,10 @@ pub enum ConfigErrorKind {
     MissingRealServer,
     /// Not a numeric IPv4 address or a bracketed IPv6 address.
     BadAddress(Snippet),
+    /// An IPv6 address without brackets whose last group could be a port
+    /// (`2001:db8::10:80`): write `[2001:db8::10]:80`, or `[2001:db8::10:80]`
+    /// for the address alone.
+    Ipv6NeedsBrackets(Snippet),
     /// Not a port number 0..=65535.
     BadPort(Snippet),
     /// Not a firewall mark 1..=4294967295.
@@ -246,14 +274,15 @@ pub enum ConfigErrorKind {
     FamilyMismatch,
     /// Not a timeout 0..=2678400 seconds in `--set`.
     BadTimeout(Snippet),
-    /// `-a` for a service no earlier `-A` line defined.
+    /// A line naming a service no earlier `-A` line defined (or one a `-D`
+    /// or `-C` removed).
     ServiceNotDefined,
+    /// `-e` or `-d` for a real server the service does not have.
+    ServerNotDefined,
     /// A second `-A` for the same service.
     DuplicateService,
     /// A second `-a` for the same real server of a service.
     DuplicateServer,
-    /// A second `--set` line.
-    DuplicateTimeouts,
 }
 
 impl fmt::Display for ConfigErrorKind {
@@ -262,7 +291,9 @@ impl fmt::Display for ConfigErrorKind {
         match self {
             K::UnknownOption(s) => write!(f, "unknown option `{s}`"),
             K::UnexpectedArgument(s) => write!(f, "unexpected argument `{s}`"),
-            K::MissingCommand => f.write_str("no command (-A, -a, -C or --set)"),
+            K::MissingCommand => {
+                f.write_str("no command (-A, -E, -D, -a, -e, -d, -C, -Z or --set)")
+            }
             K::MissingValue(o) => write!(f, "option {o} needs a value"),
             K::DuplicateOption(o) => write!(f, "option {o} given twice"),
             K::ConflictingOptions(a, b) => write!(f, "options {a} and {b} conflict"),
@@ -270,6 +301,10 @@ impl fmt::Display for ConfigErrorKind {
             K::MissingService => f.write_str("no service (-t, -u, --sctp-service or -f)"),
             K::MissingRealServer => f.write_str("no real server (-r)"),
             K::BadAddress(s) => write!(f, "bad address `{s}`"),
+            K::Ipv6NeedsBrackets(s) => write!(
+                f,
+                "ambiguous IPv6 address `{s}`: write [address]:port, or [address] without a port"
+            ),
             K::BadPort(s) => write!(f, "bad port `{s}`"),
             K::BadFwmark(s) => write!(f, "bad firewall mark `{s}`"),
             K::BadScheduler(s) => write!(f, "bad scheduler name `{s}`"),
@@ -306,9 +341,9 @@ impl fmt::Display for ConfigErrorKind {
             }
             K::BadTimeout(s) => write!(f, "bad timeout `{s}`"),
             K::ServiceNotDefined => f.write_str("service not defined by an earlier -A line"),
+            K::ServerNotDefined => f.write_str("real server not defined for this service"),
             K::DuplicateService => f.write_str("service already defined"),
             K::DuplicateServer => f.write_str("real server already defined for this service"),
-            K::DuplicateTimeouts => f.write_str("timeouts already set"),
         }
     }
 }

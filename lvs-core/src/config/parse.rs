@@ -21,8 +21,13 @@ type Kind = ConfigErrorKind;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Opt {
     AddService,
+    EditService,
+    DeleteService,
     AddServer,
+    EditServer,
+    DeleteServer,
     Clear,
+    Zero,
     Set,
     Tcp,
     Udp,
@@ -61,8 +66,13 @@ enum Arity {
 /// spelling is the name used in errors.
 const OPTIONS: &[(Opt, &str, &str, Arity)] = &[
     (Opt::AddService, "-A", "--add-service", Arity::None),
+    (Opt::EditService, "-E", "--edit-service", Arity::None),
+    (Opt::DeleteService, "-D", "--delete-service", Arity::None),
     (Opt::AddServer, "-a", "--add-server", Arity::None),
+    (Opt::EditServer, "-e", "--edit-server", Arity::None),
+    (Opt::DeleteServer, "-d", "--delete-server", Arity::None),
     (Opt::Clear, "-C", "--clear", Arity::None),
+    (Opt::Zero, "-Z", "--zero", Arity::None),
     (Opt::Set, "", "--set", Arity::Three),
     (Opt::Tcp, "-t", "--tcp-service", Arity::Required),
     (Opt::Udp, "-u", "--udp-service", Arity::Required),
@@ -204,7 +214,15 @@ fn collect(line: &str) -> Result<Raw<'_>, Kind> {
             _ => {}
         }
         match opt {
-            Opt::AddService | Opt::AddServer | Opt::Clear | Opt::Set => {
+            Opt::AddService
+            | Opt::EditService
+            | Opt::DeleteService
+            | Opt::AddServer
+            | Opt::EditServer
+            | Opt::DeleteServer
+            | Opt::Clear
+            | Opt::Zero
+            | Opt::Set => {
                 let mut cmd = raw.command.map(|c| (c, ""));
                 set_exclusive(&mut cmd, opt, "")?;
                 raw.command = Some(opt);
@@ -264,7 +282,27 @@ fn port(s: &str) -> Result<u16, Kind> {
         .ok_or(Kind::BadPort(Snippet::new(s)))
 }
 
+/// Whether an unbracketed IPv6 address also reads as `address:port` (its
+/// last group is a decimal port and what comes before it is itself an IPv6
+/// address, as in `2001:db8::10:80`).
+fn ambiguous_v6_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, p)) => {
+            !p.is_empty()
+                && p.len() <= 5
+                && number(p, 0, 65_535).is_some()
+                && host.parse::<Ipv6Addr>().is_ok()
+        }
+        None => false,
+    }
+}
+
 /// `a.b.c.d[:port]`, `[v6][:port]`, or a bare IPv6 address without port.
+///
+/// A bare IPv6 address that could also be read as an address and a port
+/// (`2001:db8::10:80`) is refused: ipvsadm takes the whole text as the
+/// address, which is never what a line with a port meant; `[v6]:port` says
+/// it without doubt.
 fn addr_port(s: &str) -> Result<(IpAddr, Option<u16>), Kind> {
     let bad = || Kind::BadAddress(Snippet::new(s));
     if let Some(rest) = s.strip_prefix('[') {
@@ -283,6 +321,9 @@ fn addr_port(s: &str) -> Result<(IpAddr, Option<u16>), Kind> {
         }
         Some(_) => {
             let ip: Ipv6Addr = s.parse().map_err(|_| bad())?;
+            if ambiguous_v6_port(s) {
+                return Err(Kind::Ipv6NeedsBrackets(Snippet::new(s)));
+            }
             Ok((IpAddr::V6(ip), None))
         }
         None => {
@@ -370,11 +411,13 @@ fn netmask(s: &str, family: Family) -> Result<u8, Kind> {
     }
 }
 
-fn add_service(raw: &Raw<'_>) -> Result<ServiceConfig, Kind> {
+/// An `-A` or `-E` line (`cmd`): the full service configuration, with
+/// ipvsadm's defaults for what the line leaves out.
+fn add_service(raw: &Raw<'_>, cmd: Opt) -> Result<ServiceConfig, Kind> {
     only(
         raw,
         &[
-            Opt::AddService,
+            cmd,
             Opt::Tcp,
             Opt::Udp,
             Opt::Sctp,
@@ -461,11 +504,13 @@ fn threshold(s: Option<&str>) -> Result<u32, Kind> {
     }
 }
 
-fn add_server(raw: &Raw<'_>) -> Result<(ServiceKey, RealServerConfig), Kind> {
+/// An `-a` or `-e` line (`cmd`): the full real-server configuration, with
+/// ipvsadm's defaults for what the line leaves out.
+fn add_server(raw: &Raw<'_>, cmd: Opt) -> Result<(ServiceKey, RealServerConfig), Kind> {
     only(
         raw,
         &[
-            Opt::AddServer,
+            cmd,
             Opt::Tcp,
             Opt::Udp,
             Opt::Sctp,
@@ -535,6 +580,47 @@ fn add_server(raw: &Raw<'_>) -> Result<(ServiceKey, RealServerConfig), Kind> {
     Ok((key, server))
 }
 
+const SERVICE_OPTS: [Opt; 5] = [Opt::Tcp, Opt::Udp, Opt::Sctp, Opt::Fwmark, Opt::Ipv6];
+
+/// A `-D` line: the service only.
+fn delete_service(raw: &Raw<'_>) -> Result<ServiceKey, Kind> {
+    let mut allowed = [Opt::DeleteService; 6];
+    allowed[1..].copy_from_slice(&SERVICE_OPTS);
+    only(raw, &allowed)?;
+    service_key(raw)
+}
+
+/// A `-d` line: the service and the real server's address. Without a port,
+/// the server's port is the service's, as in ipvsadm.
+fn delete_server(raw: &Raw<'_>) -> Result<(ServiceKey, SocketAddr), Kind> {
+    let mut allowed = [Opt::DeleteServer; 7];
+    allowed[1..6].copy_from_slice(&SERVICE_OPTS);
+    allowed[6] = Opt::RealServer;
+    only(raw, &allowed)?;
+    let key = service_key(raw)?;
+    let rs = raw.real_server.ok_or(Kind::MissingRealServer)?;
+    let (ip, p) = addr_port(rs)?;
+    let svc_port = match key {
+        ServiceKey::Addr { vip, .. } => vip.port(),
+        ServiceKey::Fwmark { .. } => 0,
+    };
+    Ok((key, SocketAddr::new(ip, p.unwrap_or(svc_port))))
+}
+
+/// A `-Z` line: all services, or the one given.
+fn zero(raw: &Raw<'_>) -> Result<Option<ServiceKey>, Kind> {
+    let mut allowed = [Opt::Zero; 6];
+    allowed[1..].copy_from_slice(&SERVICE_OPTS);
+    only(raw, &allowed)?;
+    if raw.service.is_none() {
+        if raw.ipv6 {
+            return Err(Kind::OptionNotAllowed(name(Opt::Ipv6)));
+        }
+        return Ok(None);
+    }
+    service_key(raw).map(Some)
+}
+
 fn timeouts(raw: &Raw<'_>) -> Result<Timeouts, Kind> {
     only(raw, &[Opt::Set])?;
     let [a, b, c] = raw.set.unwrap_or(["", "", ""]);
@@ -556,74 +642,149 @@ fn timeouts(raw: &Raw<'_>) -> Result<Timeouts, Kind> {
 /// and spelling ipvsadm accepts (`-s wrr`, `--scheduler wrr`,
 /// `--scheduler=wrr`), with ipvsadm's defaults (scheduler `wlc`, `-g`,
 /// weight 1, tunnel type ipip, `-p` alone = 360 s, `-r` without a port =
-/// the service port). Numeric addresses only. Never panics; allocates
-/// nothing.
+/// the service port). Numeric addresses only; an IPv6 address with a port
+/// is written `[addr]:port`, and a bare IPv6 address whose last group could
+/// be a port is refused ([`ConfigErrorKind::Ipv6NeedsBrackets`]). Every
+/// command `ipvsadm -R` reads is known: `-A`, `-E`, `-D`, `-a`, `-e`, `-d`,
+/// `-C`, `-Z` and `--set`. Never panics; allocates nothing.
 pub fn parse_line(line: &str) -> Result<Option<Command>, ConfigErrorKind> {
     let raw = collect(line)?;
-    match raw.command {
-        None if raw.seen == 0 => Ok(None),
-        None => Err(Kind::MissingCommand),
-        Some(Opt::AddService) => add_service(&raw).map(|c| Some(Command::AddService(c))),
-        Some(Opt::AddServer) => {
-            add_server(&raw).map(|(service, server)| Some(Command::AddServer { service, server }))
+    let Some(cmd) = raw.command else {
+        return if raw.seen == 0 {
+            Ok(None)
+        } else {
+            Err(Kind::MissingCommand)
+        };
+    };
+    let command = match cmd {
+        Opt::AddService => Command::AddService(add_service(&raw, cmd)?),
+        Opt::EditService => Command::EditService(add_service(&raw, cmd)?),
+        Opt::DeleteService => Command::DeleteService(delete_service(&raw)?),
+        Opt::AddServer => {
+            let (service, server) = add_server(&raw, cmd)?;
+            Command::AddServer { service, server }
         }
-        Some(Opt::Set) => timeouts(&raw).map(|t| Some(Command::SetTimeouts(t))),
-        Some(_) => only(&raw, &[Opt::Clear]).map(|()| Some(Command::Clear)),
-    }
+        Opt::EditServer => {
+            let (service, server) = add_server(&raw, cmd)?;
+            Command::EditServer { service, server }
+        }
+        Opt::DeleteServer => {
+            let (service, server) = delete_server(&raw)?;
+            Command::DeleteServer { service, server }
+        }
+        Opt::Zero => Command::Zero(zero(&raw)?),
+        Opt::Set => Command::SetTimeouts(timeouts(&raw)?),
+        _ => {
+            only(&raw, &[Opt::Clear])?;
+            Command::Clear
+        }
+    };
+    Ok(Some(command))
 }
 
-/// Parse a whole rule file (what `ipvsadm -S -n` prints) into a
-/// [`Config`](super::Config).
+/// Parse a whole rule file (what `ipvsadm -S -n` prints, or any file
+/// `ipvsadm -R` reads) into a [`Config`](super::Config).
 ///
-/// Besides each line's own checks (see [`parse_line`]), a `-a` line needs an
-/// earlier `-A` for its service, and services, servers of a service and
-/// `--set` lines may not repeat. `-C` lines, comments and blank lines are
-/// ignored. Allocation is bounded by the input: at most one service or
-/// server per line.
+/// The lines are applied in order to an initially empty setup, as
+/// `ipvsadm -R` applies them to an empty table:
+///
+/// - `-A` adds a service (an error if it exists), `-E` replaces an existing
+///   service's settings (keeping its servers), `-D` removes a service and
+///   its servers;
+/// - `-a` adds a real server (an error if the service has it), `-e` replaces
+///   one, `-d` removes one (each an error if the service does not exist,
+///   `-e`/`-d` also if the server does not);
+/// - `-C` removes every service defined so far (the timeouts stay, as
+///   `ipvsadm -C` leaves them);
+/// - `--set` sets timeouts, a 0 leaving the earlier value, as ipvsadm does;
+/// - `-Z` zeroes counters, which a [`Config`](super::Config) does not hold:
+///   it is checked (its service must exist) and otherwise has no effect.
+///
+/// Comments and blank lines are ignored. Errors carry the 1-based line.
+/// Allocation is bounded by the input: at most one service or server per
+/// line.
 #[cfg(feature = "alloc")]
 pub fn parse(text: &str) -> Result<super::Config, super::ConfigError> {
-    use alloc::collections::{BTreeMap, BTreeSet};
-    use alloc::vec::Vec;
-
     use super::{Config, ConfigError, ServiceEntry};
 
     let mut config = Config::default();
-    let mut index: BTreeMap<ServiceKey, usize> = BTreeMap::new();
-    let mut servers: BTreeSet<(usize, SocketAddr)> = BTreeSet::new();
     for (i, line) in text.lines().enumerate() {
         let err = |kind| ConfigError { line: i + 1, kind };
         let Some(cmd) = parse_line(line).map_err(err)? else {
             continue;
         };
+        let pos = |config: &Config, key: &ServiceKey| {
+            config
+                .services
+                .iter()
+                .position(|e| e.config.key == *key)
+                .ok_or_else(|| err(Kind::ServiceNotDefined))
+        };
         match cmd {
             Command::AddService(cfg) => {
-                if index.contains_key(&cfg.key) {
+                if config.service(&cfg.key).is_some() {
                     return Err(err(Kind::DuplicateService));
                 }
-                index.insert(cfg.key, config.services.len());
                 config.services.push(ServiceEntry {
                     config: cfg,
-                    servers: Vec::new(),
+                    servers: alloc::vec::Vec::new(),
                 });
             }
+            Command::EditService(cfg) => {
+                let s = pos(&config, &cfg.key)?;
+                if let Some(e) = config.services.get_mut(s) {
+                    e.config = cfg;
+                }
+            }
+            Command::DeleteService(key) => {
+                let s = pos(&config, &key)?;
+                config.services.remove(s);
+            }
             Command::AddServer { service, server } => {
-                let s = *index
-                    .get(&service)
+                let s = pos(&config, &service)?;
+                if let Some(e) = config.services.get_mut(s) {
+                    if e.servers.iter().any(|r| r.addr == server.addr) {
+                        return Err(err(Kind::DuplicateServer));
+                    }
+                    e.servers.push(server);
+                }
+            }
+            Command::EditServer { service, server } => {
+                let s = pos(&config, &service)?;
+                let slot = config
+                    .services
+                    .get_mut(s)
+                    .and_then(|e| e.servers.iter_mut().find(|r| r.addr == server.addr))
+                    .ok_or_else(|| err(Kind::ServerNotDefined))?;
+                *slot = server;
+            }
+            Command::DeleteServer { service, server } => {
+                let s = pos(&config, &service)?;
+                let e = config
+                    .services
+                    .get_mut(s)
                     .ok_or_else(|| err(Kind::ServiceNotDefined))?;
-                if !servers.insert((s, server.addr)) {
-                    return Err(err(Kind::DuplicateServer));
-                }
-                if let Some(entry) = config.services.get_mut(s) {
-                    entry.servers.push(server);
-                }
+                let r = e
+                    .servers
+                    .iter()
+                    .position(|r| r.addr == server)
+                    .ok_or_else(|| err(Kind::ServerNotDefined))?;
+                e.servers.remove(r);
             }
             Command::SetTimeouts(t) => {
-                if config.timeouts.is_some() {
-                    return Err(err(Kind::DuplicateTimeouts));
-                }
-                config.timeouts = Some(t);
+                let old = config.timeouts.unwrap_or_default();
+                let keep = |new: u32, old: u32| if new == 0 { old } else { new };
+                config.timeouts = Some(Timeouts {
+                    tcp: keep(t.tcp, old.tcp),
+                    tcp_fin: keep(t.tcp_fin, old.tcp_fin),
+                    udp: keep(t.udp, old.udp),
+                });
             }
-            Command::Clear => {}
+            Command::Zero(Some(key)) => {
+                pos(&config, &key)?;
+            }
+            Command::Zero(None) => {}
+            Command::Clear => config.services.clear(),
         }
     }
     Ok(config)
@@ -660,5 +821,28 @@ mod tests {
         assert!(addr_port("[2001:db8::1]443").is_err());
         assert!(addr_port("10.0.0.1:99999").is_err());
         assert!(addr_port("example.com:80").is_err());
+        // Unbracketed IPv6 whose last group reads as a port: refused.
+        for s in [
+            "2001:db8:3::10:80",
+            "2001:db8:2::11:80",
+            "::1:443",
+            "fe80::1:0",
+        ] {
+            assert_eq!(
+                addr_port(s),
+                Err(Kind::Ipv6NeedsBrackets(Snippet::new(s))),
+                "{s}"
+            );
+        }
+        // Unambiguous bare IPv6 addresses stay fine.
+        for s in [
+            "2001:db8::2",
+            "2001:db8::80",
+            "::1",
+            "2001:db8:0:0:0:0:10:80",
+            "fe80::a:b",
+        ] {
+            assert!(matches!(addr_port(s), Ok((IpAddr::V6(_), None))), "{s}");
+        }
     }
 }

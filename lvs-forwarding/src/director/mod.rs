@@ -35,7 +35,7 @@ mod verdict;
 
 pub use config::{AddrParseError, DirectorConfig, IpCidr, Link, RouteEntry};
 pub use network::NetworkError;
-pub use reload::{ReloadError, ReloadSummary};
+pub use reload::{DIRECTOR_CAPABILITIES, ReloadError, ReloadSummary};
 pub use verdict::{DropCounters, DropReason, Verdict};
 
 use alloc::string::String;
@@ -119,7 +119,12 @@ impl Director {
         for (ip, mac) in &cfg.neighbors {
             neigh.add_static(*ip, *mac);
         }
-        let balancer = Balancer::new(cfg.conn_capacity_v4, cfg.conn_capacity_v6, cfg.seed);
+        let balancer = Balancer::with_capabilities(
+            cfg.conn_capacity_v4,
+            cfg.conn_capacity_v6,
+            cfg.seed,
+            reload::DIRECTOR_CAPABILITIES,
+        );
         let hold = HoldQueue::new(cfg.hold_frames, cfg.hold_frame_size);
         Director {
             balancer,

@@ -10,11 +10,29 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 
-use lvs_core::balancer::ConfigError as ApplyError;
+use lvs_core::balancer::{Capabilities, ConfigError as ApplyError, Unsupported};
 use lvs_core::config::{self, Config, ConfigError};
 use lvs_core::{Scheduler, ServiceConfig, ServiceKey};
 
 use super::Director;
+
+/// What the Director's packet path serves, given to its balancer at
+/// construction so that changes through [`Director::balancer_mut`] are
+/// checked where they are made: TCP and UDP address services (no SCTP
+/// parsing and no firewall marks: `PacketInfo::fwmark` is always 0), NAT,
+/// DR, local delivery, and IPIP and GUE tunnels (no GRE encapsulation).
+pub const DIRECTOR_CAPABILITIES: Capabilities = Capabilities {
+    tcp: true,
+    udp: true,
+    sctp: false,
+    fwmark: false,
+    masquerade: true,
+    direct_route: true,
+    local: true,
+    ipip: true,
+    gue: true,
+    gre: false,
+};
 
 /// Why a reload was refused. Nothing was changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +45,9 @@ pub enum ReloadError {
     /// A real server uses a forwarding method the Director cannot send with
     /// (GRE tunnels: the text format knows them, the packet path does not).
     UnsupportedForwarding(core::net::SocketAddr),
+    /// A service the Director cannot serve (SCTP, firewall marks; see
+    /// [`DIRECTOR_CAPABILITIES`]).
+    UnsupportedService(Unsupported),
     /// The balancer refused a change (should not happen after validation).
     Apply(ApplyError),
 }
@@ -39,9 +60,10 @@ impl fmt::Display for ReloadError {
             ReloadError::UnsupportedForwarding(a) => {
                 write!(
                     f,
-                    "real server {a}: GRE tunnels are not supported by the director"
+                    "real server {a}: its forwarding method is not supported by the director"
                 )
             }
+            ReloadError::UnsupportedService(e) => write!(f, "{e}"),
             ReloadError::Apply(e) => write!(f, "{e}"),
         }
     }
@@ -90,16 +112,12 @@ impl Director {
             if scheduler_for(&e.config).is_none() {
                 return Err(ReloadError::UnknownScheduler(e.config.key));
             }
-            // Refuse rather than send GRE real servers IPIP they cannot read.
-            if let Some(r) = e.servers.iter().find(|r| {
-                matches!(
-                    r.forwarding,
-                    lvs_core::Forwarding::Tunnel {
-                        kind: lvs_core::TunnelType::Gre,
-                        ..
-                    }
-                )
-            }) {
+            // Refuse what the packet path cannot serve (GRE, SCTP, fwmark)
+            // before touching anything, rather than half-apply the file.
+            let caps = self.balancer.capabilities();
+            caps.check_service(&e.config)
+                .map_err(ReloadError::UnsupportedService)?;
+            if let Some(r) = e.servers.iter().find(|r| caps.check_server(r).is_err()) {
                 return Err(ReloadError::UnsupportedForwarding(r.addr));
             }
         }
@@ -180,5 +198,126 @@ impl Director {
             b.settings_mut().timeouts.set(t.tcp, t.tcp_fin, t.udp);
         }
         Ok(sum)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::string::ToString;
+    use core::net::SocketAddr;
+
+    use lvs_core::balancer::{ConfigError as ApplyError, Unsupported};
+    use lvs_core::{
+        Family, Forwarding, Protocol, RealServerConfig, ServiceConfig, ServiceKey, TunnelChecksum,
+        TunnelType,
+    };
+
+    use super::ReloadError;
+    use crate::director::{Director, DirectorConfig, IpCidr};
+    use crate::wire::MacAddr;
+
+    fn director() -> Director {
+        let addrs: [IpCidr; 1] = ["192.0.2.1/24".parse().unwrap()];
+        Director::new(DirectorConfig::single_link(
+            MacAddr([2, 0, 0, 0, 0, 1]),
+            &addrs,
+        ))
+    }
+
+    fn sched() -> alloc::boxed::Box<dyn lvs_core::Scheduler> {
+        lvs_schedulers::boxed_by_name("rr", Default::default()).unwrap()
+    }
+
+    fn tunnel(kind: TunnelType) -> Forwarding {
+        Forwarding::Tunnel {
+            kind,
+            csum: TunnelChecksum::None,
+        }
+    }
+
+    #[test]
+    fn balancer_mut_refuses_gre_real_servers() {
+        let mut d = director();
+        let vip: SocketAddr = "192.0.2.10:80".parse().unwrap();
+        let key = ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            vip,
+        };
+        d.balancer_mut()
+            .add_service(ServiceConfig::tcp(vip), sched())
+            .unwrap();
+        let rs: SocketAddr = "192.0.2.20:80".parse().unwrap();
+        let gre = RealServerConfig::new(rs).forwarding(tunnel(TunnelType::Gre));
+        let e = d.balancer_mut().add_real_server(&key, gre).unwrap_err();
+        assert_eq!(
+            e,
+            ApplyError::Unsupported(Unsupported::Forwarding {
+                server: rs,
+                forwarding: tunnel(TunnelType::Gre),
+            })
+        );
+        assert!(e.to_string().contains("GRE"), "{e}");
+        // Nothing was added; an IPIP server is fine, and editing it to GRE is
+        // refused too.
+        assert_eq!(
+            d.balancer()
+                .services()
+                .iter()
+                .next()
+                .unwrap()
+                .1
+                .servers()
+                .count(),
+            0
+        );
+        let ipip = RealServerConfig::new(rs).forwarding(tunnel(TunnelType::Ipip));
+        d.balancer_mut().add_real_server(&key, ipip).unwrap();
+        assert!(d.balancer_mut().edit_real_server(&key, gre).is_err());
+        let gue = tunnel(TunnelType::Gue { port: 6080 });
+        d.balancer_mut()
+            .edit_real_server(&key, RealServerConfig::new(rs).forwarding(gue))
+            .unwrap();
+    }
+
+    #[test]
+    fn balancer_mut_refuses_services_that_never_match() {
+        let mut d = director();
+        let vip: SocketAddr = "192.0.2.10:80".parse().unwrap();
+        let sctp = ServiceConfig::new(ServiceKey::Addr {
+            protocol: Protocol::Sctp,
+            vip,
+        });
+        assert!(matches!(
+            d.balancer_mut().add_service(sctp, sched()),
+            Err(ApplyError::Unsupported(Unsupported::Protocol {
+                protocol: Protocol::Sctp,
+                ..
+            }))
+        ));
+        let fwm = ServiceConfig::new(ServiceKey::Fwmark {
+            family: Family::V4,
+            mark: 7,
+        });
+        assert!(matches!(
+            d.balancer_mut().add_service(fwm, sched()),
+            Err(ApplyError::Unsupported(Unsupported::FwmarkService { .. }))
+        ));
+        assert!(d.balancer().services().is_empty());
+        // A plain TCP service is accepted.
+        d.balancer_mut()
+            .add_service(ServiceConfig::tcp(vip), sched())
+            .unwrap();
+    }
+
+    #[test]
+    fn reload_refuses_sctp_and_fwmark_services() {
+        let mut d = director();
+        for rules in ["-A --sctp-service 192.0.2.10:80\n", "-A -f 7\n"] {
+            match d.reload_rules(rules) {
+                Err(ReloadError::UnsupportedService(_)) => {}
+                other => panic!("{rules}: {other:?}"),
+            }
+        }
+        assert!(d.balancer().services().is_empty());
     }
 }

@@ -167,7 +167,8 @@ pub fn icmp_error(
         .len()
         .checked_sub(l3 + ip_hdr + icmp::HEADER_LEN)
         .ok_or(XformError::BufferTooSmall)?;
-    let min_quote = quoted_full.len().min(ip.header_len + 8);
+    // `header_len` comes from the caller's Frame: saturate rather than overflow.
+    let min_quote = quoted_full.len().min(ip.header_len.saturating_add(8));
     let qlen = quoted_full
         .len()
         .min(max_err - ip_hdr - icmp::HEADER_LEN)

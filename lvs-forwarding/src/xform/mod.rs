@@ -166,7 +166,8 @@ pub(crate) fn check_ttl(buf: &[u8], l3: usize, fam: IpFamily) -> Result<(), Xfor
         IpFamily::V4 => ipv4::OFF_TTL,
         IpFamily::V6 => ipv6::OFF_HOP_LIMIT,
     };
-    let ttl = *buf.get(l3 + off).ok_or(XformError::Malformed)?;
+    let at = l3.checked_add(off).ok_or(XformError::Malformed)?;
+    let ttl = *buf.get(at).ok_or(XformError::Malformed)?;
     if ttl <= 1 {
         return Err(XformError::TtlExpired);
     }
@@ -179,23 +180,27 @@ pub(crate) fn check_ttl(buf: &[u8], l3: usize, fam: IpFamily) -> Result<(), Xfor
 pub(crate) fn dec_ttl(buf: &mut [u8], l3: usize, fam: IpFamily) -> Result<u8, XformError> {
     match fam {
         IpFamily::V4 => {
-            let word = crate::wire::be16(buf, l3 + ipv4::OFF_TTL).ok_or(XformError::Malformed)?;
-            let csum =
-                crate::wire::be16(buf, l3 + ipv4::OFF_CHECKSUM).ok_or(XformError::Malformed)?;
+            let at_ttl = l3.checked_add(ipv4::OFF_TTL).ok_or(XformError::Malformed)?;
+            let at_csum = l3
+                .checked_add(ipv4::OFF_CHECKSUM)
+                .ok_or(XformError::Malformed)?;
+            let word = crate::wire::be16(buf, at_ttl).ok_or(XformError::Malformed)?;
+            let csum = crate::wire::be16(buf, at_csum).ok_or(XformError::Malformed)?;
             let ttl = (word >> 8) as u8;
             if ttl <= 1 {
                 return Err(XformError::TtlExpired);
             }
             let new_word = word - 0x0100;
             let c = checksum::update16(csum, word, new_word);
-            crate::wire::put16(buf, l3 + ipv4::OFF_TTL, new_word).ok_or(XformError::Malformed)?;
-            crate::wire::put16(buf, l3 + ipv4::OFF_CHECKSUM, c).ok_or(XformError::Malformed)?;
+            crate::wire::put16(buf, at_ttl, new_word).ok_or(XformError::Malformed)?;
+            crate::wire::put16(buf, at_csum, c).ok_or(XformError::Malformed)?;
             Ok(ttl - 1)
         }
         IpFamily::V6 => {
-            let b = buf
-                .get_mut(l3 + ipv6::OFF_HOP_LIMIT)
+            let at = l3
+                .checked_add(ipv6::OFF_HOP_LIMIT)
                 .ok_or(XformError::Malformed)?;
+            let b = buf.get_mut(at).ok_or(XformError::Malformed)?;
             if *b <= 1 {
                 return Err(XformError::TtlExpired);
             }
@@ -211,8 +216,15 @@ pub(crate) fn ipv4_header_checksum(
     l3: usize,
     hlen: usize,
 ) -> Result<(), XformError> {
-    crate::wire::put16(buf, l3 + ipv4::OFF_CHECKSUM, 0).ok_or(XformError::Malformed)?;
-    let hdr = buf.get(l3..l3 + hlen).ok_or(XformError::Malformed)?;
+    let at = l3
+        .checked_add(ipv4::OFF_CHECKSUM)
+        .ok_or(XformError::Malformed)?;
+    let end = l3.checked_add(hlen).ok_or(XformError::Malformed)?;
+    if buf.get(l3..end).is_none() {
+        return Err(XformError::Malformed);
+    }
+    crate::wire::put16(buf, at, 0).ok_or(XformError::Malformed)?;
+    let hdr = buf.get(l3..end).ok_or(XformError::Malformed)?;
     let c = checksum::checksum(hdr);
-    crate::wire::put16(buf, l3 + ipv4::OFF_CHECKSUM, c).ok_or(XformError::Malformed)
+    crate::wire::put16(buf, at, c).ok_or(XformError::Malformed)
 }
