@@ -265,10 +265,7 @@ proptest! {
         call_dr_and_generators(&buf, &f, out_len);
     }
 
-    // Un-ignore once the checked arithmetic of xform/nat.rs, xform/tun.rs and
-    // `check_mtu` (owned by another change) is merged.
     #[test]
-    #[ignore = "nat.rs / tun.rs / check_mtu still overflow on absurd frames"]
     fn absurd_frames_never_panic_nat_tun_mtu(
         which in 0usize..7,
         muts in prop::collection::vec(mutation(), 1..4),
@@ -292,7 +289,6 @@ fn known_overflows_dr_and_generators() {
 
 /// As above, for NAT, tunnels and the MTU check.
 #[test]
-#[ignore = "nat.rs / tun.rs / check_mtu still overflow on absurd frames"]
 fn known_overflows_nat_tun_mtu() {
     each_known_case(|b, f| call_nat_tun_mtu(b, f, 0, b.len()));
 }

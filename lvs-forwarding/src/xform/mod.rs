@@ -119,7 +119,7 @@ pub fn check_mtu_len(
     overhead: usize,
 ) -> Result<MtuVerdict, XformError> {
     let ip = f.ip().ok_or(XformError::NotIp)?;
-    let need = ip_len as u64 + overhead as u64;
+    let need = (ip_len as u64).saturating_add(overhead as u64);
     if need <= u64::from(link_mtu) {
         return Ok(MtuVerdict::Fits);
     }

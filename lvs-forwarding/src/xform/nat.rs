@@ -233,9 +233,9 @@ fn icmp_rewrite(buf: &mut [u8], f: &Frame, outer: Side, new: SocketAddr) -> Resu
     let l3 = f.l3_offset;
     let l4o = ip.l4_offset;
     // Quoted header and its ports must be inside the outer packet.
-    if emb.l3_offset < l4o + icmp::HEADER_LEN
-        || emb.l4_offset + 4 > end
-        || emb.l3_offset + emb.header_len != emb.l4_offset
+    if emb.l3_offset < l4o.saturating_add(icmp::HEADER_LEN)
+        || emb.l4_offset.saturating_add(4) > end
+        || emb.l3_offset.checked_add(emb.header_len) != Some(emb.l4_offset)
         || emb.header_len < addr_off(fam, Side::Dst) + addr_len(fam)
     {
         return Err(XformError::Malformed);
