@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
-use crate::health::{CheckConfig, CheckKind};
+use crate::health::{CheckConfig, CheckConfigError, CheckKind};
 
 /// An Ethernet MAC address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -175,24 +175,25 @@ pub struct HealthArgs {
 }
 
 impl HealthArgs {
-    /// The check configuration, or `None` for `--check none`.
-    pub fn to_config(&self) -> Option<CheckConfig> {
+    /// The check configuration, or `None` for `--check none`. HTTP values that could
+    /// inject a header (control characters, a path not starting with `/`) are refused.
+    pub fn to_config(&self) -> Result<Option<CheckConfig>, CheckConfigError> {
         let kind = match self.check {
-            CheckType::None => return None,
+            CheckType::None => return Ok(None),
             CheckType::Tcp => CheckKind::Tcp,
-            CheckType::Http => CheckKind::Http {
-                path: self.check_http_path.clone(),
-                host: self.check_http_host.clone(),
-                expect_status: self.check_http_status,
-            },
+            CheckType::Http => CheckKind::http(
+                &self.check_http_path,
+                self.check_http_host.as_deref(),
+                self.check_http_status,
+            )?,
         };
-        Some(CheckConfig {
+        Ok(Some(CheckConfig {
             kind,
             interval: Duration::from_millis(self.check_interval_ms),
             timeout: Duration::from_millis(self.check_timeout_ms),
             rise: self.check_rise,
             fall: self.check_fall,
-        })
+        }))
     }
 }
 
@@ -302,6 +303,11 @@ pub struct DirectorArgs {
     /// the flags.
     #[arg(long)]
     pub no_netlink: bool,
+    /// Let a SIGHUP reload apply a rules file that has no services, or none of the
+    /// running ones (refused by default: an empty or truncated file would stop every
+    /// service).
+    #[arg(long)]
+    pub allow_empty_reload: bool,
     /// Health checks.
     #[command(flatten)]
     pub health: HealthArgs,
@@ -439,7 +445,7 @@ mod tests {
         assert_eq!(cli.d.ifaces, ["veth0", "veth1"]);
         assert_eq!(cli.d.neighbors[0].mac.0[5], 2);
         assert_eq!(cli.d.fanout, 2);
-        let cfg = cli.d.health.to_config().unwrap();
+        let cfg = cli.d.health.to_config().unwrap().unwrap();
         assert_eq!(cfg.rise, 1);
         assert_eq!(cfg.fall, 3);
         assert!(
@@ -465,7 +471,18 @@ mod tests {
         assert!(Cli::try_parse_from(["lvs", "--rules", "r", "--mac", "nope"]).is_err());
         assert!(Cli::try_parse_from(["lvs", "--rules", "r", "--check-rise", "0"]).is_err());
         let none = Cli::try_parse_from(["lvs", "--rules", "r", "--tap", "tap0"]).unwrap();
-        assert!(none.d.health.to_config().is_none());
+        assert!(none.d.health.to_config().unwrap().is_none());
+        let inject = Cli::try_parse_from([
+            "lvs",
+            "--rules",
+            "r",
+            "--check",
+            "http",
+            "--check-http-path",
+            "/\r\nX-Evil: 1",
+        ])
+        .unwrap();
+        assert!(inject.d.health.to_config().is_err());
         assert_eq!(none.d.link_names(), ["tap0"]);
     }
 

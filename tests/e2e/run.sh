@@ -231,6 +231,25 @@ t_f_reload() {
     else
         fail "$tag (f) download across the reload: curl rc=$rc, $(stat -c %s "$dl" 2>/dev/null || echo 0) of $(stat -c %s "$big") bytes, checksum $( [ "$rc" = 0 ] && echo mismatch || echo n/a): $(head -c 300 "$E2E_WORK/download.err")"
     fi
+    # An empty (e.g. truncated) rules file must not stop every service on SIGHUP.
+    if [ "$KIND" != kernel ]; then
+        : >"$E2E_WORK/rules.empty"
+        reload_director "$E2E_WORK/rules.empty" || fail "$tag (f) empty reload: SIGHUP failed"
+        sleep 0.5
+        names=$(http_names 6 "http://$VIP4/")
+        # shellcheck disable=SC2086
+        set -- $names
+        if [ "$(count_of ERR "$@")" = 0 ]; then
+            pass "$tag (f) an empty rules file on SIGHUP is refused: 6 new connections still served ($names)"
+        else
+            fail "$tag (f) after SIGHUP with an empty rules file the service must stay: $names"
+        fi
+        if grep -q "keeping the running rules" "$DIRECTOR_ERR"; then
+            pass "$tag (f) the refused reload is logged"
+        else
+            fail "$tag (f) the refused reload is not logged in $DIRECTOR_ERR"
+        fi
+    fi
     check "$tag (f) director still running" director_alive
     stop_director
 }

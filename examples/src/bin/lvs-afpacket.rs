@@ -131,7 +131,8 @@ fn run_fanout(args: &DirectorArgs, signals: &Signals) -> std::io::Result<()> {
     let group = (std::process::id() & 0xffff) as u16;
     // The first program is built from the rules as they are now; the workers
     // replace it whenever a reload changes the VIPs.
-    let text = std::fs::read_to_string(&args.rules)?;
+    let text =
+        lvs_examples::rules_file::read_rules_file(&args.rules).map_err(std::io::Error::other)?;
     let rules = lvs_core::config::parse(&text).map_err(|e| std::io::Error::other(e.to_string()))?;
     let vips = vips_of(&rules);
     // The kernel numbers a group's members in the order they join, and the

@@ -63,7 +63,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<(), Box<dyn std::error::Error>> {
-    let rules = std::fs::read_to_string(&cli.rules)?;
+    let rules = lvs_examples::rules_file::read_rules_file(&cli.rules)?;
     let addrs: Vec<IpCidr> = cli
         .addrs
         .iter()

@@ -38,6 +38,7 @@ use crate::cli::DirectorArgs;
 use crate::health::{Health, HealthChecker, StateChange, probe_for};
 use crate::hostnet::{NetPlan, Port};
 use crate::io::{FramePort, FrameTx, RxFrame};
+use crate::rules_file::{check_reload, read_rules_file};
 use crate::signals::Signals;
 
 /// Build the library's configuration from the network plan.
@@ -122,8 +123,7 @@ impl Runner {
     /// Load the rules file, learn the host's network for `ports` (unless `--no-netlink`)
     /// and build the director.
     pub fn new(args: &DirectorArgs, ports: Vec<Port>) -> io::Result<Self> {
-        let text = std::fs::read_to_string(&args.rules)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", args.rules.display())))?;
+        let text = read_rules_file(&args.rules).map_err(io::Error::other)?;
         let rules = config::parse(&text).map_err(|e| io::Error::other(e.to_string()))?;
         let net = HostNetwork::open(ports, args)?;
         let plan = net.plan()?;
@@ -190,7 +190,7 @@ impl Runner {
     }
 
     fn restart_checks(&mut self) -> io::Result<()> {
-        let Some(cfg) = self.args.health.to_config() else {
+        let Some(cfg) = self.args.health.to_config().map_err(io::Error::other)? else {
             return Ok(());
         };
         let targets = self.targets();
@@ -243,10 +243,10 @@ impl Runner {
 
     /// Re-read the rules file (SIGHUP). On error the running rules stay.
     pub fn reload(&mut self) {
-        let text = match std::fs::read_to_string(&self.rules_path) {
+        let text = match read_rules_file(&self.rules_path) {
             Ok(t) => t,
             Err(e) => {
-                warn!("reload: cannot read {}: {e}", self.rules_path.display());
+                warn!("reload: {e}; keeping the running rules");
                 return;
             }
         };
@@ -257,6 +257,10 @@ impl Runner {
                 return;
             }
         };
+        if let Err(e) = check_reload(&self.rules, &rules, self.args.allow_empty_reload) {
+            warn!("reload: {e}; keeping the running rules (--allow-empty-reload permits it)");
+            return;
+        }
         match self.director.apply_config(&rules) {
             Ok(sum) => {
                 info!(?sum, "rules reloaded");
