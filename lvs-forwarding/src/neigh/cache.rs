@@ -579,3 +579,98 @@ impl NeighborCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::net::Ipv4Addr;
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(198, 51, 100, n))
+    }
+    const M: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+    const M2: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
+
+    /// RFC 4861 §7.2.5: advertisements update existing entries only, and a
+    /// different MAC needs the override flag.
+    #[test]
+    fn advertisement_rules() {
+        let mut c = NeighborCache::new(8, 1);
+        let t = Instant::from_secs(1);
+        assert_eq!(
+            c.advertisement(ip(1), Some(M), true, true, t),
+            Learned::Ignored
+        );
+        assert!(c.state(ip(1)).is_none());
+        c.start(ip(1), t);
+        assert_eq!(
+            c.advertisement(ip(1), None, true, true, t),
+            Learned::Ignored
+        );
+        assert_eq!(
+            c.advertisement(ip(1), Some(M), false, false, t),
+            Learned::Resolved
+        );
+        assert_eq!(c.state(ip(1)).map(|s| s.nud(t)), Some(Nud::Stale));
+        assert_eq!(
+            c.advertisement(ip(1), Some(M), true, false, t),
+            Learned::Refreshed
+        );
+        assert_eq!(c.state(ip(1)).map(|s| s.nud(t)), Some(Nud::Reachable));
+        // No override: a REACHABLE entry goes STALE, MAC kept.
+        assert_eq!(
+            c.advertisement(ip(1), Some(M2), true, false, t),
+            Learned::Refreshed
+        );
+        assert_eq!(c.state(ip(1)), Some(NeighState::Stale { mac: M, since: t }));
+        assert_eq!(
+            c.advertisement(ip(1), Some(M2), true, false, t),
+            Learned::Ignored
+        );
+        // Override: the new MAC, REACHABLE when solicited.
+        assert_eq!(
+            c.advertisement(ip(1), Some(M2), true, true, t),
+            Learned::Changed
+        );
+        assert_eq!(c.lookup(ip(1), t), Lookup::Known(M2));
+        c.add_static(ip(2), M);
+        assert_eq!(
+            c.advertisement(ip(2), Some(M2), true, true, t),
+            Learned::Ignored
+        );
+    }
+
+    /// The memo of `resolve` never answers differently from the map, across
+    /// changes and the REACHABLE -> STALE -> DELAY transition.
+    #[test]
+    fn resolve_memo_follows_changes_and_time() {
+        let mut c = NeighborCache::new(8, 1);
+        let t = Instant::from_secs(1);
+        c.set_reachable(ip(1), M, t);
+        assert_eq!(c.resolve(ip(1), t), Lookup::Known(M));
+        assert_eq!(c.state(ip(1)).map(|s| s.nud(t)), Some(Nud::Reachable));
+        // Same memo slot (1 + 8), different address.
+        assert_eq!(c.resolve(ip(9), t), Lookup::Unknown);
+        let later = after(t, REACHABLE_MS);
+        assert_eq!(c.resolve(ip(1), later), Lookup::Known(M));
+        assert_eq!(c.state(ip(1)).map(|s| s.nud(later)), Some(Nud::Delay));
+        c.announce(ip(1), M2, later);
+        assert_eq!(c.resolve(ip(1), later), Lookup::Known(M2));
+    }
+
+    /// Full: stale entries go first, permanent ones never.
+    #[test]
+    fn eviction_prefers_stale_and_spares_permanent() {
+        let mut c = NeighborCache::new(3, 1);
+        let t = Instant::from_secs(1);
+        c.add_static(ip(1), M);
+        c.set_reachable(ip(2), M, t);
+        c.solicited_by(ip(3), M, t);
+        assert_eq!(c.solicited_by(ip(4), M, t), Learned::Changed);
+        assert!(c.state(ip(3)).is_none() && c.state(ip(2)).is_some());
+        c.set_reachable(ip(5), M, t);
+        c.set_reachable(ip(6), M, t);
+        assert_eq!(c.lookup(ip(1), t), Lookup::Known(M));
+        assert_eq!(c.len(), 3);
+    }
+}
