@@ -16,6 +16,7 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use check::{ICMP_CSUM, icmp_checksum_ok, ipv4_header_ok, l4_checksum_ok};
 use lvs_core::Instant;
+use lvs_forwarding::neigh::NeighState;
 use lvs_forwarding::offload::{Encap, Offload};
 use lvs_forwarding::wire::{Frame, IpFamily, NdpKind, parse_frame};
 use lvs_forwarding::wire::{ipv4::Ipv4Header, ipv6::Ipv6Header};
@@ -629,7 +630,8 @@ const MAX_STEPS: usize = 64;
 /// frame that `parse_frame` rejects leaves the connection count unchanged; every frame the
 /// director forwards, replies or transmits lies in its buffer and parses; a forwarded
 /// offload's checksum field lies in the frame, and a super-frame marked for software GSO
-/// segments into frames that parse.
+/// segments into frames that parse; the neighbour cache stays within its capacity and its
+/// permanent entries (the real servers) never change, whatever ARP/NDP arrives.
 pub fn director(data: &[u8]) {
     let mut d = Director::from_rules(director_config(), &director_rules())
         .expect("the director rules load");
@@ -816,6 +818,18 @@ pub fn gso(data: &[u8]) {
 }
 
 fn check_counts(d: &Director, cap: usize) {
+    let n = d.neighbors();
+    assert!(
+        n.len() <= d.config().neighbor_capacity,
+        "neighbour cache over capacity"
+    );
+    for ip in [IpAddr::V4(RS4), IpAddr::V6(RS6)] {
+        assert_eq!(
+            n.state(ip),
+            Some(NeighState::Permanent(MacAddr(RS_MAC))),
+            "a permanent neighbour changed"
+        );
+    }
     let b = d.balancer();
     assert!(
         b.table_v4().len() <= b.table_v4().capacity(),

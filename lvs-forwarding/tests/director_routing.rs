@@ -172,17 +172,75 @@ fn addrs(f: &Frame) -> (SocketAddr, SocketAddr) {
     (SocketAddr::new(i.src, sp), SocketAddr::new(i.dst, dp))
 }
 
+/// A neighbour advertisement (solicited, override) from `src` at `smac`
+/// to the director at `dmac`/`dst`, with a valid checksum and hop limit 255.
+fn neighbor_advert(smac: [u8; 6], src: &str, dmac: [u8; 6], dst: &str) -> Vec<u8> {
+    use lvs_forwarding::wire::checksum;
+    let (IpAddr::V6(s), IpAddr::V6(d)) = (ip(src), ip(dst)) else {
+        panic!("ND is IPv6");
+    };
+    let mut icmp = vec![136u8, 0, 0, 0, 0x60, 0, 0, 0];
+    icmp.extend_from_slice(&s.octets());
+    icmp.extend_from_slice(&[2, 1]);
+    icmp.extend_from_slice(&smac);
+    let c = checksum::finish(checksum::sum(
+        &icmp,
+        checksum::pseudo_v6(s, d, 58, icmp.len() as u32),
+    ));
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut v = Vec::new();
+    v.extend_from_slice(&dmac);
+    v.extend_from_slice(&smac);
+    v.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, icmp.len() as u8, 58, 255]);
+    v.extend_from_slice(&s.octets());
+    v.extend_from_slice(&d.octets());
+    v.extend_from_slice(&icmp);
+    v
+}
+
 /// Client SYN on link 0 -> RS on link 1; RS SYN-ACK on link 1 -> client on
-/// link 0 from the VIP; for `client` (on-link or behind the router).
-fn nat_exchange(s: &mut Sim, client: SocketAddr, from_mac: [u8; 6], vip: SocketAddr, rs: &str) {
+/// link 0 from the VIP; for `client` (on-link or behind the router). With
+/// `resolve`, the client's MAC is not known: the SYN-ACK waits while the
+/// director asks for it on link 0, and leaves when the client answers.
+fn nat_exchange(
+    s: &mut Sim,
+    client: SocketAddr,
+    from_mac: [u8; 6],
+    vip: SocketAddr,
+    rs: &str,
+    resolve: bool,
+) {
     let (v, out) = s.feed(0, &tcp(from_mac, L0_MAC, client, vip, true));
     assert!(matches!(v, Verdict::Forward { link: 1, .. }), "{v:?}");
     let f = parsed(&out);
     assert_eq!((f.dst_mac, f.src_mac), (MacAddr(RS_MAC), MacAddr(L1_MAC)));
     assert_eq!(addrs(&f), (client, sa(rs, 8080)));
 
-    let (v, out) = s.feed(1, &tcp(RS_MAC, L1_MAC, sa(rs, 8080), client, false));
-    assert!(matches!(v, Verdict::Forward { link: 0, .. }), "{v:?}");
+    let (v, mut out) = s.feed(1, &tcp(RS_MAC, L1_MAC, sa(rs, 8080), client, false));
+    if resolve {
+        assert_eq!(v, Verdict::Held);
+        let sent = s.drain();
+        assert_eq!(sent.len(), 1, "one request for the client");
+        assert_eq!(sent[0].0, 0);
+        let req = parse_frame(&sent[0].1).unwrap();
+        let answer = match client.ip() {
+            IpAddr::V4(c) => {
+                assert_eq!(req.arp().map(|a| a.target_ip), Some(c));
+                arp_reply(from_mac, &c.to_string(), L0_MAC, "198.51.100.1")
+            }
+            IpAddr::V6(c) => {
+                assert_eq!(req.ndp().map(|n| n.target), Some(c));
+                neighbor_advert(from_mac, &c.to_string(), L0_MAC, "2001:db8:1::1")
+            }
+        };
+        assert_eq!(s.feed(0, &answer).0, Verdict::ToHost);
+        let sent = s.drain();
+        assert_eq!(sent.len(), 1, "the held reply");
+        assert_eq!(sent[0].0, 0);
+        out = sent[0].1.clone();
+    } else {
+        assert!(matches!(v, Verdict::Forward { link: 0, .. }), "{v:?}");
+    }
     let f = parsed(&out);
     assert_eq!((f.dst_mac, f.src_mac), (MacAddr(from_mac), MacAddr(L0_MAC)));
     assert_eq!(addrs(&f), (vip, client));
@@ -194,9 +252,41 @@ fn nat_crosses_between_the_links_v4_and_v6() {
     let now = s.now;
     s.d.set_neighbor(ip(RS4), MacAddr(RS_MAC), now, true);
     s.d.set_neighbor(ip(RS6), MacAddr(RS_MAC), now, false);
-    // The clients are on-link: their MACs are learned from their SYNs.
-    nat_exchange(&mut s, sa(CLIENT4, 40000), CLIENT_MAC, sa(VIP4, 80), RS4);
-    nat_exchange(&mut s, sa(CLIENT6, 40000), CLIENT_MAC, sa(VIP6, 80), RS6);
+    // The clients are on-link, and nothing is learned from their SYNs (a
+    // forged one could steer the replies): the first reply resolves them.
+    nat_exchange(
+        &mut s,
+        sa(CLIENT4, 40000),
+        CLIENT_MAC,
+        sa(VIP4, 80),
+        RS4,
+        true,
+    );
+    nat_exchange(
+        &mut s,
+        sa(CLIENT6, 40000),
+        CLIENT_MAC,
+        sa(VIP6, 80),
+        RS6,
+        true,
+    );
+    // Resolved now: the next connection's reply goes at once.
+    nat_exchange(
+        &mut s,
+        sa(CLIENT4, 40001),
+        CLIENT_MAC,
+        sa(VIP4, 80),
+        RS4,
+        false,
+    );
+    nat_exchange(
+        &mut s,
+        sa(CLIENT6, 40001),
+        CLIENT_MAC,
+        sa(VIP6, 80),
+        RS6,
+        false,
+    );
 }
 
 #[test]
@@ -205,7 +295,14 @@ fn client_behind_a_router_is_answered_through_the_router() {
     let now = s.now;
     s.d.set_neighbor(ip(RS4), MacAddr(RS_MAC), now, true);
     s.d.set_neighbor(ip(ROUTER), MacAddr(ROUTER_MAC), now, false);
-    nat_exchange(&mut s, sa(FAR_CLIENT, 40000), ROUTER_MAC, sa(VIP4, 80), RS4);
+    nat_exchange(
+        &mut s,
+        sa(FAR_CLIENT, 40000),
+        ROUTER_MAC,
+        sa(VIP4, 80),
+        RS4,
+        false,
+    );
     // The far client is not on-link: its frames carry the router's MAC,
     // which must not be learned as its own.
     assert_eq!(s.d.neighbors().lookup(ip(FAR_CLIENT), now), Lookup::Unknown);
@@ -380,27 +477,35 @@ fn neighbours_learned_from_the_wire_are_queued_for_other_workers() {
     s.d.set_neighbor(ip("192.0.2.50"), MacAddr(RS_MAC), now, true);
     assert_eq!(s.learned(), vec![]);
 
-    // An ARP reply, and a client's first frame.
+    // An ARP request for our address from an on-link host is news; a
+    // client's first frame and an unsolicited ARP reply are not (nothing is
+    // learned from them).
     let other = [2, 0, 0, 0, 0, 0x77];
-    s.feed(1, &arp_reply(other, "192.0.2.60", L1_MAC, "192.0.2.1"));
+    let who_has = |mac: [u8; 6], sender: &str| {
+        let mut f = arp_reply(mac, sender, L1_MAC, "192.0.2.1");
+        f[21] = 1; // a request
+        f
+    };
+    s.feed(1, &who_has(other, "192.0.2.60"));
     s.feed(
         0,
         &tcp(CLIENT_MAC, L0_MAC, sa(CLIENT4, 40000), sa(VIP4, 80), true),
     );
+    s.feed(1, &arp_reply(other, "192.0.2.61", L1_MAC, "192.0.2.1"));
+    assert_eq!(s.learned(), vec![(ip("192.0.2.60"), MacAddr(other))]);
+    assert_eq!(s.d.neighbors().lookup(ip(CLIENT4), now), Lookup::Unknown);
     assert_eq!(
-        s.learned(),
-        vec![
-            (ip("192.0.2.60"), MacAddr(other)),
-            (ip(CLIENT4), MacAddr(CLIENT_MAC))
-        ]
+        s.d.neighbors().lookup(ip("192.0.2.61"), now),
+        Lookup::Unknown
     );
     // The same again is no news; a new MAC is.
-    s.feed(1, &arp_reply(other, "192.0.2.60", L1_MAC, "192.0.2.1"));
+    s.feed(1, &who_has(other, "192.0.2.60"));
     assert_eq!(s.learned(), vec![]);
-    s.feed(1, &arp_reply(RS_MAC, "192.0.2.60", L1_MAC, "192.0.2.1"));
+    s.feed(1, &who_has(RS_MAC, "192.0.2.60"));
     assert_eq!(s.learned(), vec![(ip("192.0.2.60"), MacAddr(RS_MAC))]);
 
     // A permanent entry is not overwritten from the wire (nor queued).
+    s.feed(1, &who_has(other, "192.0.2.50"));
     s.feed(1, &arp_reply(other, "192.0.2.50", L1_MAC, "192.0.2.1"));
     assert_eq!(s.learned(), vec![]);
     assert_eq!(
@@ -417,7 +522,7 @@ fn neighbours_learned_from_the_wire_are_queued_for_other_workers() {
     // Bounded: the oldest news goes first.
     for i in 0..70u8 {
         let a = format!("192.0.2.{}", 100 + i);
-        s.feed(1, &arp_reply([2, 0, 0, 0, 1, i], &a, L1_MAC, "192.0.2.1"));
+        s.feed(1, &who_has([2, 0, 0, 0, 1, i], &a));
     }
     let got = s.learned();
     assert_eq!(got.len(), 64);

@@ -1,6 +1,17 @@
 //! ICMP on the packet path: neighbour discovery messages, errors about
 //! connections (rewritten for NAT as IPVS's `ip_vs_nat_icmp`, relayed for DR
 //! and TUN), and the time-exceeded answer when a transform finds TTL 1.
+//!
+//! Neighbour discovery is validated before anything is learned or answered
+//! ([`NdpInfo::validate`]: hop limit 255, checksum, code, length, target and
+//! destination rules of RFC 4861 §7.1); what fails is dropped and counted as
+//! [`DropReason::BadNdp`]. The validated message then updates the cache as
+//! RFC 4861 §7.2 says: an advertisement only updates an existing entry for
+//! its target; a solicitation for one of our addresses makes its sender's
+//! entry STALE (never from `::`, duplicate address detection), and is
+//! answered.
+//!
+//! [`NdpInfo::validate`]: crate::wire::NdpInfo::validate
 
 use core::net::{IpAddr, SocketAddr};
 
@@ -8,7 +19,7 @@ use lvs_core::balancer::Method;
 use lvs_core::{Instant, Protocol};
 
 use super::{Director, DropReason, Verdict};
-use crate::wire::{Frame, IpInfo, icmp};
+use crate::wire::{Frame, IpInfo, NdpInfo, icmp};
 use crate::xform::{
     XformError, icmp_time_exceeded, nat_icmp_error_in, nat_icmp_error_out, neighbor_advertisement,
 };
@@ -29,28 +40,8 @@ impl Director {
         let Some(frame) = buf.get(start..start + len) else {
             return Verdict::Drop(DropReason::Malformed);
         };
-        if let Some(n) = f.ndp() {
-            if let Some(mac) = n.link_addr {
-                match n.kind {
-                    icmp::NdpKind::Advertisement { .. } => {
-                        self.learn(IpAddr::V6(n.target), mac, now)
-                    }
-                    icmp::NdpKind::Solicitation
-                        if self.owns(&IpAddr::V6(n.target)) && !ip.src.is_unspecified() =>
-                    {
-                        self.learn(ip.src, mac, now);
-                    }
-                    _ => {}
-                }
-            }
-            if n.kind == icmp::NdpKind::Solicitation && self.owns(&IpAddr::V6(n.target)) {
-                let mac = self.cfg.links[link].mac;
-                return match neighbor_advertisement(frame, f, mac, out) {
-                    Ok(n) => Verdict::Reply { link, len: n },
-                    Err(_) => Verdict::Drop(DropReason::OutputTooSmall),
-                };
-            }
-            return Verdict::ToHost;
+        if let Some(n) = f.ndp().copied() {
+            return self.ndp(now, link, frame, f, ip, &n, out);
         }
         let Some(e) = f.embedded().copied() else {
             return Verdict::ToHost;
@@ -91,6 +82,76 @@ impl Director {
             Verdict::Drop(DropReason::IcmpNoConnection)
         } else {
             Verdict::ToHost
+        }
+    }
+
+    /// A neighbour solicitation or advertisement: validate, learn, answer.
+    #[allow(clippy::too_many_arguments)]
+    fn ndp(
+        &mut self,
+        now: Instant,
+        link: usize,
+        frame: &[u8],
+        f: &Frame,
+        ip: &IpInfo,
+        n: &NdpInfo,
+        out: &mut [u8],
+    ) -> Verdict {
+        let (IpAddr::V6(src), IpAddr::V6(dst)) = (ip.src, ip.dst) else {
+            return Verdict::Drop(DropReason::BadNdp);
+        };
+        // The ICMPv6 message: from its header to the end of the IP payload
+        // (Ethernet padding excluded), as the length and checksum cover it.
+        let msg = ip
+            .l4_offset
+            .checked_sub(ip.header_len)
+            .and_then(|ip_start| ip_start.checked_add(ip.total_len))
+            .and_then(|end| frame.get(ip.l4_offset..end));
+        let Some(msg) = msg else {
+            return Verdict::Drop(DropReason::BadNdp);
+        };
+        let Ok(v) = n.validate(src, dst, ip.ttl, msg) else {
+            return Verdict::Drop(DropReason::BadNdp);
+        };
+        let target = IpAddr::V6(n.target);
+        let ours = self.owns(&target);
+        match n.kind {
+            icmp::NdpKind::Advertisement {
+                solicited,
+                override_flag,
+                ..
+            } => {
+                // An advertisement for one of our addresses is a conflict
+                // (someone else claims it), not news about a neighbour.
+                if !ours {
+                    let r = self.neigh.advertisement(
+                        target,
+                        v.link_addr(),
+                        solicited,
+                        override_flag,
+                        now,
+                    );
+                    self.learned(target, r);
+                }
+                Verdict::ToHost
+            }
+            icmp::NdpKind::Solicitation => {
+                if !ours {
+                    return Verdict::ToHost;
+                }
+                if let Some(mac) = v.link_addr()
+                    && !src.is_multicast()
+                    && !self.owns(&ip.src)
+                {
+                    let r = self.neigh.solicited_by(ip.src, mac, now);
+                    self.learned(ip.src, r);
+                }
+                let mac = self.cfg.links[link].mac;
+                match neighbor_advertisement(frame, f, mac, out) {
+                    Ok(n) => Verdict::Reply { link, len: n },
+                    Err(_) => Verdict::Drop(DropReason::OutputTooSmall),
+                }
+            }
         }
     }
 

@@ -457,12 +457,7 @@ impl Director {
             },
         };
         match self.balancer.process_in(now, &info) {
-            Ok(t) => {
-                if t.new {
-                    self.learn_on_link(ip.src, f.src_mac, now);
-                }
-                self.transmit(now, buf, start, len, f, ip, &t, out, link)
-            }
+            Ok(t) => self.transmit(now, buf, start, len, f, ip, &t, out, link),
             Err(Miss::NotVirtual) => {
                 let Some(r) = self.balancer.process_out(now, &info) else {
                     return Verdict::ToHost;

@@ -1,6 +1,27 @@
 //! ARP / neighbour discovery on the packet path, and frames the director
 //! sends on its own: answers for the VIPs and its addresses, learning, and
 //! parking frames until a next hop's MAC is known (see [`crate::neigh`]).
+//!
+//! What the cache may learn is decided here, as Linux's `arp_process` and
+//! `ndisc_recv_ns`/`ndisc_recv_na` decide it, because a director on the
+//! Internet's edge is a target: an on-link host that could teach it any
+//! IP-to-MAC mapping could steer a client's return traffic or a real
+//! server's share to itself. So:
+//!
+//! - ARP is checked alone first ([`ArpInfo::check`]: the sender MAC is the
+//!   frame's unicast source, the sender address one a host can have, not
+//!   ours), then learned from only if the sender is on the link the frame
+//!   arrived on (its route is on-link through that link);
+//! - a request for one of our addresses makes the sender's entry STALE (it
+//!   is probed before it is trusted); a reply only completes an entry being
+//!   resolved or probed (Linux `arp_accept` 0: unsolicited replies create or
+//!   change nothing); an announcement (gratuitous ARP) only updates an
+//!   existing entry;
+//! - NDP is learned from only once validated (`icmp_in.rs`);
+//! - data frames teach nothing: their source MAC is whatever the previous
+//!   hop (or a forger) put there.
+//!
+//! [`ArpInfo::check`]: crate::wire::ArpInfo::check
 
 use core::net::IpAddr;
 
@@ -8,8 +29,9 @@ use lvs_core::Instant;
 
 use super::route::{Route, set_macs};
 use super::{Director, DropReason, Verdict};
-use crate::neigh::{Learned, Lookup};
-use crate::wire::{Frame, MacAddr};
+use crate::neigh::{Learned, Lookup, NeighState};
+use crate::wire::Frame;
+use crate::xform::icmp_gen::{arp_request_unicast, neighbor_solicitation_unicast};
 use crate::xform::{arp_reply, arp_request, neighbor_solicitation};
 
 impl Director {
@@ -47,21 +69,36 @@ impl Director {
         None
     }
 
+    /// The request for `ip` its entry wants now: broadcast / solicited-node
+    /// multicast while INCOMPLETE, unicast to the known MAC in PROBE (RFC
+    /// 4861 §7.3.3, Linux `arp_solicit`), nothing in any other state (the
+    /// entry was confirmed or removed since the request was queued).
     pub(super) fn neighbor_request(
         &self,
         ip: IpAddr,
         link: usize,
         out: &mut [u8],
     ) -> Option<usize> {
+        let unicast = match self.neigh.state(ip)? {
+            NeighState::Incomplete { .. } => None,
+            NeighState::Probe { mac, .. } => Some(mac),
+            _ => return None,
+        };
         let l = self.cfg.links.get(link)?;
         let src = l
             .addrs
             .iter()
             .find(|c| c.contains(&ip))
             .or_else(|| l.addrs.iter().find(|c| c.addr.is_ipv4() == ip.is_ipv4()))?;
-        match (src.addr, ip) {
-            (IpAddr::V4(s), IpAddr::V4(t)) => arp_request(out, l.mac, s, t).ok(),
-            (IpAddr::V6(s), IpAddr::V6(t)) => neighbor_solicitation(out, l.mac, s, t).ok(),
+        match (src.addr, ip, unicast) {
+            (IpAddr::V4(s), IpAddr::V4(t), None) => arp_request(out, l.mac, s, t).ok(),
+            (IpAddr::V4(s), IpAddr::V4(t), Some(m)) => {
+                arp_request_unicast(out, l.mac, s, m, t).ok()
+            }
+            (IpAddr::V6(s), IpAddr::V6(t), None) => neighbor_solicitation(out, l.mac, s, t).ok(),
+            (IpAddr::V6(s), IpAddr::V6(t), Some(m)) => {
+                neighbor_solicitation_unicast(out, l.mac, s, m, t).ok()
+            }
             _ => None,
         }
     }
@@ -73,6 +110,15 @@ impl Director {
                 .links
                 .iter()
                 .any(|l| l.addrs.iter().any(|c| c.addr == *ip))
+    }
+
+    /// Whether `ip` is a neighbour on `link`: its route leaves through
+    /// `link` with `ip` itself as the next hop (an on-link prefix of the
+    /// link, or an on-link route). Linux's `arp_process` does not learn
+    /// from senders that are not on the link the request came in on.
+    pub(super) fn on_link(&self, ip: IpAddr, link: usize) -> bool {
+        self.route(&ip)
+            .is_some_and(|r| r.link == link && r.next_hop == ip)
     }
 
     pub(super) fn arp(
@@ -87,10 +133,25 @@ impl Director {
             return Verdict::ToHost;
         };
         let sender = IpAddr::V4(a.sender_ip);
+        if a.check(f.src_mac).is_err() || self.owns(&sender) {
+            // Includes a gratuitous ARP for one of our addresses: a
+            // conflict, which must not move our own traffic either.
+            return Verdict::Drop(DropReason::BadArp);
+        }
         let target = IpAddr::V4(a.target_ip);
         let for_us = self.owns(&target);
-        if (a.is_reply() || for_us) && !a.sender_ip.is_unspecified() {
-            self.learn(sender, a.sender_mac, now);
+        // A probe (sender 0.0.0.0) is answered but teaches nothing.
+        if !a.is_probe() && self.on_link(sender, link) {
+            let r = if a.is_gratuitous() {
+                self.neigh.announce(sender, a.sender_mac, now)
+            } else if a.is_reply() && for_us {
+                self.neigh.reply(sender, a.sender_mac, now)
+            } else if a.is_request() && for_us {
+                self.neigh.solicited_by(sender, a.sender_mac, now)
+            } else {
+                Learned::Ignored
+            };
+            self.learned(sender, r);
         }
         if a.is_request() && for_us {
             let mac = self.cfg.links[link].mac;
@@ -102,29 +163,16 @@ impl Director {
         Verdict::ToHost
     }
 
-    /// Learn from the wire (ARP, NDP, a client's first frame): complete a
-    /// pending resolution, and record news for the other workers.
-    pub(super) fn learn(&mut self, ip: IpAddr, mac: MacAddr, now: Instant) {
-        let learned = self.neigh.learn(ip, mac, now);
-        if learned == Learned::Resolved {
+    /// After the cache took ARP/NDP from the wire: release frames held for
+    /// a completed resolution, and record news for the other workers.
+    pub(super) fn learned(&mut self, ip: IpAddr, r: Learned) {
+        if r == Learned::Resolved && !self.released.iter().any(|x| *x == ip) {
             let _ = self.released.push_back(ip);
         }
-        if learned.is_news() {
+        if r.is_news()
+            && let Some(mac) = self.neigh.state(ip).and_then(|s| s.mac())
+        {
             self.record_learned(ip, mac);
-        }
-    }
-
-    /// Learn a client's MAC from its first packet when it is on-link, so
-    /// that NAT replies to it need no ARP round trip.
-    pub(super) fn learn_on_link(&mut self, ip: IpAddr, mac: MacAddr, now: Instant) {
-        // On-link: the route to it has it as its own next hop (a client
-        // behind a router arrives with the router's MAC).
-        if !mac.is_multicast() && self.route(&ip).is_some_and(|r| r.next_hop == ip) {
-            if let Lookup::Unknown = self.neigh.lookup(ip, now) {
-                self.learn(ip, mac, now);
-            } else if self.neigh.refresh(ip, mac, now) {
-                self.record_learned(ip, mac);
-            }
         }
     }
 

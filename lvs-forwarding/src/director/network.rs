@@ -105,9 +105,10 @@ impl Director {
 
     /// Tell the Director that `ip` is at `mac` (from the host's neighbour
     /// table, or from another worker's [`poll_neighbor_learned`]).
-    /// `permanent`: a static entry, which never expires and which ARP/ND
-    /// from the wire does not overwrite; otherwise a learned, reachable
-    /// entry. Frames held for `ip` are released (drain
+    /// `permanent`: a static entry (the host's PERMANENT), which never
+    /// expires and which ARP/ND from the wire does not change; otherwise a
+    /// confirmation: the entry is REACHABLE for the reachable time, then
+    /// goes stale and is re-probed like any other. Frames held for `ip` are released (drain
     /// [`poll_transmit`]). Not queued for
     /// [`poll_neighbor_learned`].
     ///
@@ -135,8 +136,9 @@ impl Director {
         }
     }
 
-    /// The next neighbour this Director learned from the wire (ARP, NDP, a
-    /// client's first frame) with a MAC it did not know, oldest first: for
+    /// The next neighbour this Director learned from validated ARP or NDP
+    /// with a MAC it did not know (a new entry, a changed MAC, a completed
+    /// resolution; never from data frames), oldest first: for
     /// the embedder to pass to the other workers' [`set_neighbor`]. At most
     /// 64 wait; older ones are dropped first.
     ///

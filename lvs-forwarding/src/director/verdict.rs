@@ -60,11 +60,19 @@ pub enum DropReason {
     OutputTooSmall,
     /// ICMP for a VIP that matches no connection.
     IcmpNoConnection,
+    /// An ARP packet that may not be learned from or answered: sender MAC
+    /// not unicast or not the frame's source, sender address multicast,
+    /// broadcast or one of ours (see [`crate::wire::arp::ArpError`]).
+    BadArp,
+    /// A neighbour solicitation or advertisement that failed RFC 4861
+    /// §7.1 validation (hop limit, checksum, code, length, target,
+    /// destination; see [`crate::wire::icmp::NdpError`]).
+    BadNdp,
 }
 
 impl DropReason {
     /// All reasons, in counter order.
-    pub const ALL: [DropReason; 13] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::Malformed,
         DropReason::NotScheduled,
         DropReason::NoDestination,
@@ -78,6 +86,8 @@ impl DropReason {
         DropReason::BadLink,
         DropReason::OutputTooSmall,
         DropReason::IcmpNoConnection,
+        DropReason::BadArp,
+        DropReason::BadNdp,
     ];
 
     /// A short name for logs and stats.
@@ -96,6 +106,8 @@ impl DropReason {
             DropReason::BadLink => "bad_link",
             DropReason::OutputTooSmall => "output_too_small",
             DropReason::IcmpNoConnection => "icmp_no_connection",
+            DropReason::BadArp => "bad_arp",
+            DropReason::BadNdp => "bad_ndp",
         }
     }
 
@@ -107,7 +119,7 @@ impl DropReason {
 /// One counter per [`DropReason`], plus frame totals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DropCounters {
-    counts: [u64; 13],
+    counts: [u64; DropReason::ALL.len()],
     /// Frames given to `process`.
     pub frames_in: u64,
     /// Frames forwarded (in place or released from the hold queue).

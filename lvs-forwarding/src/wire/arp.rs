@@ -2,8 +2,14 @@
 //!
 //! The director answers ARP for its VIPs (NAT/TUN) and resolves real-server MACs (DR, NAT
 //! next hops); only the Ethernet/IPv4 flavour exists on its links, anything else is an error.
+//!
+//! [`ArpInfo::check`] holds what can be said of an ARP packet alone before anything is learned
+//! from it (the sender's addresses must be ones a host can have, and the sender MAC must be the
+//! frame's own source, so a frame cannot speak for another station); what needs the director's
+//! addresses and routes (is the target ours, is the sender on the link) is checked there.
 
 use super::{Layer, MacAddr, ParseError, arr4, arr6, be16, truncated};
+use core::fmt;
 use core::net::Ipv4Addr;
 
 /// Length of an Ethernet/IPv4 ARP body.
@@ -61,6 +67,74 @@ impl ArpInfo {
     }
 }
 
+/// Why an ARP packet cannot be learned from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ArpError {
+    /// The sender hardware address is multicast, broadcast or all zeros.
+    SenderMac(MacAddr),
+    /// The sender hardware address differs from the Ethernet source address.
+    SenderNotSource {
+        /// The ARP sender hardware address.
+        sender: MacAddr,
+        /// The Ethernet source address.
+        source: MacAddr,
+    },
+    /// The sender protocol address is multicast, broadcast or reserved (240/4).
+    SenderIp(Ipv4Addr),
+}
+
+impl fmt::Display for ArpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArpError::SenderMac(m) => write!(f, "ARP sender MAC {:02x?} is not unicast", m.0),
+            ArpError::SenderNotSource { sender, source } => write!(
+                f,
+                "ARP sender MAC {:02x?} is not the frame's source {:02x?}",
+                sender.0, source.0
+            ),
+            ArpError::SenderIp(a) => write!(f, "ARP sender address {a} is not a host's"),
+        }
+    }
+}
+
+impl core::error::Error for ArpError {}
+
+impl ArpInfo {
+    /// True for an announcement (gratuitous ARP, RFC 5227 §3): sender and target protocol
+    /// addresses are the same.
+    pub fn is_gratuitous(&self) -> bool {
+        self.sender_ip == self.target_ip
+    }
+
+    /// True for an address probe (RFC 5227 §2.1.1): a request from 0.0.0.0. It may be
+    /// answered, but teaches nothing.
+    pub fn is_probe(&self) -> bool {
+        self.is_request() && self.sender_ip.is_unspecified()
+    }
+
+    /// The checks of one ARP packet alone, given its Ethernet source `eth_src`: the sender MAC
+    /// is unicast, non-zero and the frame's own, and the sender address is unspecified (a
+    /// probe) or one a host can have (not multicast, broadcast or 240/4; Linux `arp_process`
+    /// drops multicast and broadcast senders the same way).
+    pub fn check(&self, eth_src: MacAddr) -> Result<(), ArpError> {
+        if self.sender_mac.is_multicast() || self.sender_mac == MacAddr::ZERO {
+            return Err(ArpError::SenderMac(self.sender_mac));
+        }
+        if self.sender_mac != eth_src {
+            return Err(ArpError::SenderNotSource {
+                sender: self.sender_mac,
+                source: eth_src,
+            });
+        }
+        let o = self.sender_ip.octets();
+        if self.sender_ip.is_multicast() || self.sender_ip.is_broadcast() || o[0] >= 240 {
+            return Err(ArpError::SenderIp(self.sender_ip));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +154,42 @@ mod tests {
         b[5] = 16;
         assert_eq!(ArpInfo::parse(&b), Err(ParseError::UnsupportedArp));
         assert!(ArpInfo::parse(&b[..27]).is_err());
+    }
+
+    #[test]
+    fn check_sender() {
+        let m = MacAddr([2, 0, 0, 0, 0, 1]);
+        let mut a = ArpInfo {
+            op: OP_REQUEST,
+            sender_mac: m,
+            sender_ip: Ipv4Addr::new(10, 0, 0, 1),
+            target_mac: MacAddr::ZERO,
+            target_ip: Ipv4Addr::new(10, 0, 0, 100),
+        };
+        assert_eq!(a.check(m), Ok(()));
+        assert!(!a.is_gratuitous() && !a.is_probe());
+        let other = MacAddr([2, 0, 0, 0, 0, 2]);
+        assert!(matches!(
+            a.check(other),
+            Err(ArpError::SenderNotSource { .. })
+        ));
+        a.sender_mac = MacAddr::BROADCAST;
+        assert_eq!(
+            a.check(MacAddr::BROADCAST),
+            Err(ArpError::SenderMac(MacAddr::BROADCAST))
+        );
+        a.sender_mac = m;
+        for bad in [
+            Ipv4Addr::BROADCAST,
+            Ipv4Addr::new(224, 0, 0, 1),
+            Ipv4Addr::new(240, 0, 0, 1),
+        ] {
+            a.sender_ip = bad;
+            assert_eq!(a.check(m), Err(ArpError::SenderIp(bad)));
+        }
+        a.sender_ip = Ipv4Addr::UNSPECIFIED;
+        assert!(a.check(m).is_ok() && a.is_probe());
+        a.sender_ip = a.target_ip;
+        assert!(a.is_gratuitous());
     }
 }

@@ -344,6 +344,33 @@ pub fn arp_request(
     )
 }
 
+/// A unicast ARP request "who has `target_ip`? tell `our_ip`" sent straight to `target_mac`,
+/// the MAC a PROBE entry re-confirms (RFC 1122 §2.3.2.1 unicast poll; Linux `arp_solicit`
+/// in NUD_PROBE). The target hardware field stays zero, as the kernel sends it (untagged).
+pub fn arp_request_unicast(
+    out: &mut [u8],
+    our_mac: MacAddr,
+    our_ip: Ipv4Addr,
+    target_mac: MacAddr,
+    target_ip: Ipv4Addr,
+) -> Result<usize, XformError> {
+    let eth = out
+        .get_mut(..ether::HEADER_LEN)
+        .ok_or(XformError::BufferTooSmall)?;
+    eth[0..6].copy_from_slice(&target_mac.0);
+    eth[6..12].copy_from_slice(&our_mac.0);
+    eth[12..14].copy_from_slice(&ether::ETHERTYPE_ARP.to_be_bytes());
+    write_arp(
+        out,
+        ether::HEADER_LEN,
+        arp::OP_REQUEST,
+        our_mac,
+        our_ip,
+        MacAddr::ZERO,
+        target_ip,
+    )
+}
+
 /// Length of an NS or NA with one link-layer option.
 const NDP_LEN: usize = icmp::NDP_FIXED_LEN + 8;
 
@@ -437,6 +464,34 @@ pub fn neighbor_solicitation(
     let msg = NdpMsg {
         src: our_ip,
         dst: dst_ip,
+        ty: icmp::V6_NEIGHBOR_SOLICIT,
+        flags: 0,
+        target,
+        opt: icmp::NDP_OPT_SOURCE_LL,
+        mac: our_mac,
+    };
+    write_ndp(out, ether::HEADER_LEN, msg)
+}
+
+/// A unicast neighbour solicitation for `target`, to `target` itself at `target_mac` (the
+/// MAC a PROBE entry re-confirms, RFC 4861 §7.3.3), from `our_ip` with our source
+/// link-layer option (untagged).
+pub fn neighbor_solicitation_unicast(
+    out: &mut [u8],
+    our_mac: MacAddr,
+    our_ip: Ipv6Addr,
+    target_mac: MacAddr,
+    target: Ipv6Addr,
+) -> Result<usize, XformError> {
+    let eth = out
+        .get_mut(..ether::HEADER_LEN)
+        .ok_or(XformError::BufferTooSmall)?;
+    eth[0..6].copy_from_slice(&target_mac.0);
+    eth[6..12].copy_from_slice(&our_mac.0);
+    eth[12..14].copy_from_slice(&ether::ETHERTYPE_IPV6.to_be_bytes());
+    let msg = NdpMsg {
+        src: our_ip,
+        dst: target,
         ty: icmp::V6_NEIGHBOR_SOLICIT,
         flags: 0,
         target,
