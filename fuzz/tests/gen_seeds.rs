@@ -656,7 +656,7 @@ fn generate_seeds() {
 /// GSO of `kind` (1 TCPv4, 4 TCPv6, 5 UDP_L4) in segments of `size`.
 fn vnet(start: u16, offset: u16, kind: u8, size: u16) -> [u8; 10] {
     use lvs_forwarding::offload::{Gso, GsoKind, Offload, PartialCsum};
-    let gso = (size != 0).then(|| Gso {
+    let gso = (size != 0).then_some(Gso {
         kind: match kind {
             1 => GsoKind::TcpV4,
             4 => GsoKind::TcpV6,
