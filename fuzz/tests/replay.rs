@@ -8,7 +8,7 @@ use std::path::Path;
 
 type Body = fn(&[u8]);
 
-const TARGETS: [(&str, Body); 7] = [
+const TARGETS: [(&str, Body); 8] = [
     ("parse", lvs_fuzz::parse),
     ("rules", lvs_fuzz::rules),
     ("nat", lvs_fuzz::nat),

@@ -17,8 +17,9 @@ use crate::io::FrameTx;
 const TX_POOL: usize = 64;
 /// Largest frame the pool holds; bigger ones (GSO super-frames) are sent directly.
 const TX_FRAME: usize = 2048;
-/// Scratch for one segment of a frame segmented in user space.
-const SEGMENT_SCRATCH: usize = 16 * 1024;
+/// Scratch for one segment of a frame segmented in user space: enough for any GSO size
+/// (at most a 64 KiB IP packet) plus the outer and link headers.
+const SEGMENT_SCRATCH: usize = 64 * 1024 + 256;
 
 /// See the module docs.
 pub(super) struct TxPool {
@@ -52,7 +53,7 @@ impl TxPool {
         }
         if frame.len() > TX_FRAME {
             self.flush(tx)?;
-            return tx.send_offload(frame, offload);
+            return send_or_segment(tx, frame, offload, &mut self.scratch);
         }
         if self.n == TX_POOL {
             self.flush(tx)?;
@@ -83,11 +84,29 @@ impl TxPool {
 
 /// Send one forwarded frame on another port, at once.
 pub(super) fn send_now(tx: &mut dyn FrameTx, frame: &[u8], offload: &Offload) -> io::Result<()> {
+    let mut scratch = Vec::new();
     if needs_software_segmentation(offload) {
-        let mut scratch = vec![0; SEGMENT_SCRATCH];
+        scratch.resize(SEGMENT_SCRATCH, 0);
         return segment_and_send(frame, offload, &mut scratch, tx);
     }
-    tx.send_offload(frame, offload)
+    send_or_segment(tx, frame, offload, &mut scratch)
+}
+
+/// `send_offload`, or, on a port that cannot take offload metadata (a TAP without vnet
+/// headers), the frame finished in user space.
+fn send_or_segment(
+    tx: &mut dyn FrameTx,
+    frame: &[u8],
+    offload: &Offload,
+    scratch: &mut Vec<u8>,
+) -> io::Result<()> {
+    match tx.send_offload(frame, offload) {
+        Err(e) if e.kind() == io::ErrorKind::Unsupported && !offload.is_none() => {
+            scratch.resize(SEGMENT_SCRATCH, 0);
+            segment_and_send(frame, offload, scratch, tx)
+        }
+        r => r,
+    }
 }
 
 /// Whether the port cannot hand this frame to the kernel as it is.
