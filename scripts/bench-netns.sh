@@ -39,6 +39,22 @@ E2E_PREFIX=${E2E_PREFIX:-lvsbench$$-}
 . "$REPO/tests/e2e/lib.sh"
 
 BENCH_SECS=${BENCH_SECS:-5}
+# ---------------------------------------------------------------- the matrix
+BENCH_TOPO=${BENCH_TOPO:-nat nat2}
+BENCH_DIRECTORS=${BENCH_DIRECTORS:-kernel afpacket afpacket-fanout2 tap}
+BENCH_OFFLOADS=${BENCH_OFFLOADS:-on}
+for t in $BENCH_TOPO; do
+    case $t in nat|nat2) ;; *) echo "ERROR: BENCH_TOPO: unknown topology '$t' (nat, nat2)" >&2; exit 1 ;; esac
+done
+for d in $BENCH_DIRECTORS; do
+    case $d in kernel|afpacket|tap) ;; afpacket-fanout[1-9]|afpacket-fanout[1-9][0-9]) ;;
+        *) echo "ERROR: BENCH_DIRECTORS: unknown director '$d' (kernel afpacket afpacket-fanoutN tap)" >&2; exit 1 ;;
+    esac
+done
+for o in $BENCH_OFFLOADS; do
+    case $o in on|off) ;; *) echo "ERROR: BENCH_OFFLOADS: '$o' is neither on nor off" >&2; exit 1 ;; esac
+done
+
 e2e_require_root
 e2e_need_tools ip ethtool nft curl iperf3 wrk timeout gcc "$E2E_PY"
 e2e_init
@@ -89,22 +105,6 @@ EOF
 if ! gcc -O2 -o "$HTTPD" "$HTTPD_C" 2>"$E2E_WORK/gcc.log"; then
     echo "ERROR: gcc could not build the benchmark HTTP server:" >&2; cat "$E2E_WORK/gcc.log" >&2; exit 1
 fi
-
-# ---------------------------------------------------------------- the matrix
-BENCH_TOPO=${BENCH_TOPO:-nat nat2}
-BENCH_DIRECTORS=${BENCH_DIRECTORS:-kernel afpacket afpacket-fanout2 tap}
-BENCH_OFFLOADS=${BENCH_OFFLOADS:-on}
-for t in $BENCH_TOPO; do
-    case $t in nat|nat2) ;; *) echo "ERROR: BENCH_TOPO: unknown topology '$t' (nat, nat2)" >&2; exit 1 ;; esac
-done
-for d in $BENCH_DIRECTORS; do
-    case $d in kernel|afpacket|tap) ;; afpacket-fanout[1-9]|afpacket-fanout[1-9][0-9]) ;;
-        *) echo "ERROR: BENCH_DIRECTORS: unknown director '$d' (kernel afpacket afpacket-fanoutN tap)" >&2; exit 1 ;;
-    esac
-done
-for o in $BENCH_OFFLOADS; do
-    case $o in on|off) ;; *) echo "ERROR: BENCH_OFFLOADS: '$o' is neither on nor off" >&2; exit 1 ;; esac
-done
 
 # dir_kind D / dir_args D / dir_label D: the start_director kind, extra flags and table label.
 dir_kind() { case $1 in kernel) echo kernel ;; tap) echo tap ;; *) echo afpacket ;; esac; }
