@@ -1,20 +1,36 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark in network namespaces: lvs-afpacket (NAT) against the kernel's own
-# NAT (nftables DNAT, `numgen inc mod 3`) on the same client/director/3-real-server network
-# as tests/e2e (see tests/e2e/lib.sh for the topology).
+# Side-by-side benchmark in network namespaces: the lvs directors (NAT) against the kernel's
+# own NAT (nftables DNAT, `numgen inc mod 3`) on the client/director/3-real-server networks
+# of tests/e2e (see tests/e2e/lib.sh for the topologies), all in one run.
 #
 #   sudo scripts/bench-netns.sh
 #   BENCH_SECS=10 LVS_BIN=/path/to/release scripts/bench-netns.sh
+#   BENCH_TOPO=nat2 BENCH_DIRECTORS="kernel afpacket-fanout2" BENCH_OFFLOADS="on off" scripts/bench-netns.sh
 #
-# Measures, each for BENCH_SECS seconds (default 5):
+# Environment:
+#   BENCH_SECS       seconds per measurement (default 5)
+#   BENCH_TOPO       topologies, any of: nat (one-armed) nat2 (two-armed) (default "nat nat2")
+#   BENCH_DIRECTORS  any of: kernel afpacket afpacket-fanoutN tap
+#                    (default "kernel afpacket afpacket-fanout2 tap"). The lvs directors are
+#                    started as the e2e harness starts them (start_director: learned
+#                    addressing, no --addr). kernel and afpacket* share one network per
+#                    topology; tap needs its own (bridges and TAPs in the director namespace),
+#                    built after the others with the same client and servers; its ratio is
+#                    to the kernel figure of the same run and topology.
+#   BENCH_OFFLOADS   any of: on (interfaces' defaults) off (ethtool -K off on every link, as
+#                    the older tables) (default "on")
+#   BENCH_OUT        also append the result tables (markdown) to this file
+#
+# Measures, each for BENCH_SECS seconds:
 #   - TCP connections/s: wrk, 2 threads, 32 connections, "Connection: close" (one new TCP
 #     connection per request) against a tiny C HTTP server on each real server (rr over 3);
 #   - UDP packets/s: iperf3 -u -l 64 -b 0 to one real server (the iperf3 service has one),
 #     counted as received by the server;
 #   - TCP bulk: iperf3 one stream to that real server, Gbit/s received.
-# The lvs half is skipped with a message if $LVS_BIN/lvs-afpacket does not exist.
-# Everything runs on the machine's shared CPUs: the numbers compare the two directors on the
-# same box, they are not absolute capacities. Exit: 0 done (or SKIP), 1 setup failure.
+# An lvs director whose binary is missing from $LVS_BIN is skipped with a message.
+# Everything runs on the machine's shared CPUs: the numbers compare the directors on the
+# same box, they are not absolute capacities. Exit: 0 done (or SKIP), 1 setup failure or a
+# director that did not come up.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -23,8 +39,24 @@ E2E_PREFIX=${E2E_PREFIX:-lvsbench$$-}
 . "$REPO/tests/e2e/lib.sh"
 
 BENCH_SECS=${BENCH_SECS:-5}
+# ---------------------------------------------------------------- the matrix
+BENCH_TOPO=${BENCH_TOPO:-nat nat2}
+BENCH_DIRECTORS=${BENCH_DIRECTORS:-kernel afpacket afpacket-fanout2 tap}
+BENCH_OFFLOADS=${BENCH_OFFLOADS:-on}
+for t in $BENCH_TOPO; do
+    case $t in nat|nat2) ;; *) echo "ERROR: BENCH_TOPO: unknown topology '$t' (nat, nat2)" >&2; exit 1 ;; esac
+done
+for d in $BENCH_DIRECTORS; do
+    case $d in kernel|afpacket|tap) ;; afpacket-fanout[1-9]|afpacket-fanout[1-9][0-9]) ;;
+        *) echo "ERROR: BENCH_DIRECTORS: unknown director '$d' (kernel afpacket afpacket-fanoutN tap)" >&2; exit 1 ;;
+    esac
+done
+for o in $BENCH_OFFLOADS; do
+    case $o in on|off) ;; *) echo "ERROR: BENCH_OFFLOADS: '$o' is neither on nor off" >&2; exit 1 ;; esac
+done
+
 e2e_require_root
-e2e_need_tools ip ethtool nft curl iperf3 wrk timeout "$E2E_PY"
+e2e_need_tools ip ethtool nft curl iperf3 wrk timeout gcc "$E2E_PY"
 e2e_init
 
 # ---------------------------------------------------------------- a tiny HTTP server (C)
@@ -74,32 +106,47 @@ if ! gcc -O2 -o "$HTTPD" "$HTTPD_C" 2>"$E2E_WORK/gcc.log"; then
     echo "ERROR: gcc could not build the benchmark HTTP server:" >&2; cat "$E2E_WORK/gcc.log" >&2; exit 1
 fi
 
-# ---------------------------------------------------------------- network and servers
-topo_up nat kernel
-for i in $(seq 1 "$RS_COUNT"); do
-    ip netns exec "$(ns_rs "$i")" "$HTTPD" 8080 "rs$i" 2 >"$E2E_WORK/httpd-rs$i.log" 2>&1 &
-    E2E_PIDS+=("$!")
-done
-ip netns exec "$(ns_rs 1)" iperf3 -s -p 5201 >"$E2E_WORK/iperf3-server.log" 2>&1 &
-E2E_PIDS+=("$!")
-write_rules nat bench "$E2E_WORK/rules.bench"
-sleep 0.5
+# dir_kind D / dir_args D / dir_label D: the start_director kind, extra flags and table label.
+dir_kind() { case $1 in kernel) echo kernel ;; tap) echo tap ;; *) echo afpacket ;; esac; }
+dir_args() { case $1 in afpacket-fanout*) echo "--fanout ${1#afpacket-fanout}" ;; esac; }
+dir_label() {
+    case $1 in
+        kernel) echo "kernel nftables" ;;
+        afpacket) echo "lvs-afpacket" ;;
+        afpacket-fanout*) echo "lvs-afpacket --fanout ${1#afpacket-fanout}" ;;
+        tap) echo "lvs-tap" ;;
+    esac
+}
 
-# measure NAME: runs the three measurements through the running director; sets R_<NAME>_*.
+# servers_up: the C HTTP server (2 processes) on every real server, iperf3 on rs1, the rules.
+servers_up() {
+    local i
+    for i in $(seq 1 "$RS_COUNT"); do
+        ip netns exec "$(ns_rs "$i")" "$HTTPD" "$(rs_port "$TOPO_MODE" http)" "rs$i" 2 \
+            >>"$E2E_WORK/httpd-rs$i.log" 2>&1 &
+        E2E_PIDS+=("$!")
+    done
+    ip netns exec "$(ns_rs 1)" iperf3 -s -p 5201 >>"$E2E_WORK/iperf3-server.log" 2>&1 &
+    E2E_PIDS+=("$!")
+    write_rules "$TOPO_MODE" bench "$E2E_WORK/rules.bench"
+    sleep 0.5
+}
+
+# measure KEY: the three measurements through the running director; sets RES[KEY,cps|pps|gbps].
 declare -A RES
 measure() {
-    local name=$1 out rps json
-    e2e_log "[$name] TCP connections/s (wrk, ${BENCH_SECS} s)"
+    local key=$1 out rps json
+    e2e_log "[$key] TCP connections/s (wrk, ${BENCH_SECS} s)"
     out=$(timeout $((BENCH_SECS + 20)) ip netns exec "$NS_CL" wrk -t2 -c32 -d"${BENCH_SECS}s" --timeout 2s \
         -H 'Connection: close' "http://$VIP4/" 2>&1) || true
-    printf '%s\n' "$out" | sed 's/^/    /'
+    printf '%s\n' "$out" | grep -E 'Requests/sec|requests in|errors|Non-2xx' | sed 's/^/    /' || true
     rps=$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ {printf "%.0f", $2}')
-    RES[$name,cps]=${rps:-n/a}
+    RES[$key,cps]=${rps:-n/a}
 
-    e2e_log "[$name] UDP 64-byte packets/s (iperf3 -u -l 64 -b 0, ${BENCH_SECS} s)"
+    e2e_log "[$key] UDP 64-byte packets/s (iperf3 -u -l 64 -b 0, ${BENCH_SECS} s)"
     json=$(timeout $((BENCH_SECS + 20)) ip netns exec "$NS_CL" iperf3 -c "$VIP4" -p 5201 -u -l 64 -b 0 \
         -t "$BENCH_SECS" -J 2>&1) || true
-    RES[$name,pps]=$(printf '%s' "$json" | "$E2E_PY" -c '
+    RES[$key,pps]=$(printf '%s' "$json" | "$E2E_PY" -c '
 import json, sys
 try:
     s = json.load(sys.stdin)["end"]["sum"]
@@ -109,53 +156,134 @@ except Exception as e:
     print("n/a"); print("    iperf3 -u failed: %s" % e, file=sys.stderr)
 ')
 
-    e2e_log "[$name] TCP bulk (iperf3, ${BENCH_SECS} s)"
+    e2e_log "[$key] TCP bulk (iperf3, ${BENCH_SECS} s)"
     json=$(timeout $((BENCH_SECS + 20)) ip netns exec "$NS_CL" iperf3 -c "$VIP4" -p 5201 -t "$BENCH_SECS" -J 2>&1) || true
-    RES[$name,gbps]=$(printf '%s' "$json" | "$E2E_PY" -c '
+    RES[$key,gbps]=$(printf '%s' "$json" | "$E2E_PY" -c '
 import json, sys
 try:
-    print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))
+    e = json.load(sys.stdin)["end"]
+    print("%.2f" % (e["sum_received"]["bits_per_second"] / 1e9))
+    print("    retransmits %s" % e["sum_sent"].get("retransmits", "?"), file=sys.stderr)
 except Exception as e:
     print("n/a"); print("    iperf3 failed: %s" % e, file=sys.stderr)
 ')
 }
 
-e2e_log "kernel NAT (nftables DNAT, numgen inc mod 3)"
-if start_director kernel nat "$E2E_WORK/rules.bench"; then
-    measure kernel
-    stop_director
-else
-    echo "ERROR: the kernel NAT director did not come up" >&2
-    exit 1
-fi
-
-LVS_NOTE=""
-if director_available afpacket; then
-    e2e_log "lvs-afpacket NAT ($LVS_BIN/lvs-afpacket)"
-    if start_director afpacket nat "$E2E_WORK/rules.bench"; then
-        measure lvs
-        echo "--- lvs-afpacket listing (SIGUSR1) ---"
-        director_listing || true
-        stop_director
-    else
-        LVS_NOTE="lvs-afpacket did not come up (see $E2E_WORK/director-*.err)"
-        FAIL_COUNT=$((FAIL_COUNT + 1))
+# bench_director OFF TOPO D: starts director D on the network that is up, measures, stops it.
+FAILED_DIRS=()
+bench_director() {
+    local off=$1 topo=$2 d=$3 kind key args=() out
+    kind=$(dir_kind "$d")
+    key="$off,$topo,$d"
+    if ! director_available "$kind"; then
+        echo "SKIP $d: $(director_bin "$kind") not found (cargo build --release -p lvs-examples)"
+        RES[$key,note]="missing"
+        return 0
     fi
-else
-    LVS_NOTE="SKIP lvs half: $LVS_BIN/lvs-afpacket not found (cargo build --release -p lvs-examples)"
-fi
+    read -r -a args <<<"$(dir_args "$d")"
+    e2e_log "=== [$key] $(dir_label "$d")"
+    if ! start_director "$kind" "$topo" "$E2E_WORK/rules.bench" "${args[@]+"${args[@]}"}"; then
+        echo "ERROR: $d did not come up on $topo (offloads $off); see $DIRECTOR_ERR" >&2
+        FAILED_DIRS+=("$key"); FAIL_COUNT=$((FAIL_COUNT + 1))
+        RES[$key,note]="did not come up"
+        stop_director
+        return 0
+    fi
+    echo "    $DIRECTOR_CMD"
+    measure "$key"
+    if ! director_alive; then
+        echo "ERROR: $d exited during the measurements; stderr tail:" >&2; tail -n 10 "$DIRECTOR_ERR" >&2
+        FAILED_DIRS+=("$key"); FAIL_COUNT=$((FAIL_COUNT + 1))
+        RES[$key,note]="exited"
+    fi
+    out=$DIRECTOR_OUT
+    stop_director
+    if [ "$kind" != kernel ]; then
+        # Per-worker exit report: "worker N:" then "frames in X forwarded Y ...".
+        local split
+        split=$(awk '/^worker [0-9]+:/ {w = $2; sub(":", "", w)}
+                     /^frames in / {f[w == "" ? "0" : w] = $5}
+                     END {for (k in f) printf "%sw%s=%s", (n++ ? " " : ""), k, f[k]}' "$out" 2>/dev/null || true)
+        [ -n "$split" ] && echo "    frames forwarded per worker (exit report): $split"
+        RES[$key,split]=$split
+    fi
+}
+
+# topo_bench OFF TOPO: every selected director on TOPO with offloads OFF.
+topo_bench() {
+    local off=$1 topo=$2 d shared=() tap=0
+    for d in $BENCH_DIRECTORS; do
+        if [ "$d" = tap ]; then tap=1; else shared+=("$d"); fi
+    done
+    E2E_OFFLOADS=$off
+    if [ "${#shared[@]}" -gt 0 ]; then
+        e2e_log "##### topology $topo (director network for kernel/afpacket), offloads $off"
+        topo_up "$topo" afpacket
+        servers_up
+        for d in "${shared[@]}"; do bench_director "$off" "$topo" "$d"; done
+        topo_down
+    fi
+    if [ "$tap" = 1 ]; then
+        e2e_log "##### topology $topo (director network for lvs-tap), offloads $off"
+        topo_up "$topo" tap
+        servers_up
+        bench_director "$off" "$topo" tap
+        topo_down
+    fi
+}
 
 ratio() {
     "$E2E_PY" -c 'import sys
 try: print("%.2f" % (float(sys.argv[2]) / float(sys.argv[1])))
 except Exception: print("-")' "$1" "$2"
 }
-echo
-printf '%-34s %16s %16s %10s\n' "metric (NAT, 3 RS, ${BENCH_SECS} s each)" "kernel nftables" "lvs-afpacket" "lvs/kernel"
-for m in cps pps gbps; do
-    case $m in cps) label="TCP connections/s (wrk, close)" ;; pps) label="UDP 64 B packets/s received" ;; gbps) label="TCP bulk Gbit/s (iperf3)" ;; esac
-    k=${RES[kernel,$m]:-n/a}; l=${RES[lvs,$m]:-n/a}
-    printf '%-34s %16s %16s %10s\n' "$label" "$k" "$l" "$(ratio "$k" "$l")"
+
+# table OFF TOPO: a markdown table, one row per metric, kernel then each lvs director with
+# its ratio to the kernel.
+table() {
+    local off=$1 topo=$2 d m label hdr sep row k v
+    local desc
+    case $topo in nat) desc="one-armed NAT" ;; nat2) desc="two-armed NAT" ;; esac
+    echo
+    echo "$desc (\`$topo\`), 3 RS, offloads $off, ${BENCH_SECS} s each"
+    echo
+    hdr="| metric |"; sep="|---|"
+    for d in $BENCH_DIRECTORS; do
+        hdr+=" $(dir_label "$d") |"; sep+="---|"
+        [ "$d" = kernel ] || { hdr+=" /kernel |"; sep+="---|"; }
+    done
+    echo "$hdr"; echo "$sep"
+    for m in cps pps gbps; do
+        case $m in cps) label="TCP connections/s" ;; pps) label="UDP 64 B packets/s" ;; gbps) label="TCP bulk Gbit/s" ;; esac
+        row="| $label |"
+        k=${RES[$off,$topo,kernel,$m]:-n/a}
+        for d in $BENCH_DIRECTORS; do
+            v=${RES[$off,$topo,$d,$m]:-${RES[$off,$topo,$d,note]:-n/a}}
+            row+=" $v |"
+            [ "$d" = kernel ] || row+=" $(ratio "$k" "$v") |"
+        done
+        echo "$row"
+    done
+    for d in $BENCH_DIRECTORS; do
+        [ -n "${RES[$off,$topo,$d,split]:-}" ] && echo "  ($(dir_label "$d") frames per worker: ${RES[$off,$topo,$d,split]})"
+    done
+    return 0
+}
+
+T0=$SECONDS
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+e2e_log "bench: topologies [$BENCH_TOPO], directors [$BENCH_DIRECTORS], offloads [$BENCH_OFFLOADS], ${BENCH_SECS} s each; LVS_BIN=$LVS_BIN; load $LOAD0"
+for off in $BENCH_OFFLOADS; do
+    for topo in $BENCH_TOPO; do topo_bench "$off" "$topo"; done
 done
-[ -n "$LVS_NOTE" ] && echo "$LVS_NOTE"
+LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
+
+{
+    echo
+    echo "## bench-netns $(date -u +%Y-%m-%dT%H:%M:%SZ): $((SECONDS - T0)) s, load average at start $LOAD0, at end $LOAD1"
+    for off in $BENCH_OFFLOADS; do
+        for topo in $BENCH_TOPO; do table "$off" "$topo"; done
+    done
+    if [ "${#FAILED_DIRS[@]}" -gt 0 ]; then echo "FAILED: ${FAILED_DIRS[*]}"; fi
+} | tee -a "${BENCH_OUT:-/dev/null}"
 [ "$FAIL_COUNT" -eq 0 ]
