@@ -323,6 +323,67 @@ t_h_fanout() {
     fi
 }
 
+# (i) the director follows the host's network while it runs: the server LAN's address is
+# taken away and given back (rtnetlink address events), and a real server's neighbour entry
+# is pinned to a wrong MAC and then to the right one (neighbour events).
+t_i_follow() {
+    local tag=$1 lan names i ok
+    if [ "$KIND" = kernel ]; then skip "$tag (i) follows the host: the kernel stand-in is the kernel"; return 0; fi
+    if [ "$KIND" = tap ]; then lan=tap1; else lan=eth1; fi
+    write_rules "$MODE" multi "$E2E_WORK/rules.follow"
+    start_director "$KIND" "$MODE" "$E2E_WORK/rules.follow" || { fail "$tag (i) director did not come up"; return 0; }
+    ip -n "$NS_DIR" addr del 192.0.2.1/24 dev "$lan"
+    sleep 0.5
+    names=$(http_names 3 "http://$VIP4/" --max-time 2)
+    # shellcheck disable=SC2086
+    set -- $names
+    if [ "$(count_of ERR "$@")" = 3 ]; then
+        pass "$tag (i) server LAN address removed on the host: new IPv4 connections have no route ($names)"
+    else
+        fail "$tag (i) after 'ip addr del 192.0.2.1/24 dev $lan' the director should have no route to the real servers, got: $names"
+    fi
+    ip -n "$NS_DIR" addr add 192.0.2.1/24 dev "$lan"
+    ok=0
+    for i in $(seq 1 20); do
+        if http_get "http://$VIP4/" --max-time 1 >/dev/null 2>&1; then ok=1; break; fi
+        sleep 0.1
+    done
+    if [ "$ok" = 1 ]; then
+        names=$(http_names 6 "http://$VIP4/")
+        # shellcheck disable=SC2086
+        set -- $names
+        if [ "$(count_of ERR "$@")" = 0 ]; then
+            pass "$tag (i) address given back: the director follows, 6 connections served ($names)"
+        else
+            fail "$tag (i) address given back: expected 6 answers, got: $names"
+        fi
+    else
+        fail "$tag (i) the director did not follow 'ip addr add 192.0.2.1/24 dev $lan' within 3 s"
+    fi
+    ip -n "$NS_DIR" neigh replace 192.0.2.11 lladdr 02:00:00:00:09:99 nud permanent dev "$lan"
+    sleep 0.5
+    names=$(http_names 6 "http://$VIP4/" --max-time 2)
+    # shellcheck disable=SC2086
+    set -- $names
+    if [ "$(count_of rs1 "$@")" = 0 ] && [ "$(count_of ERR "$@")" -ge 1 ]; then
+        pass "$tag (i) rs1 pinned to a wrong MAC on the host: its share fails ($names)"
+    else
+        fail "$tag (i) after pinning rs1 to a wrong MAC its connections should fail, got: $names"
+    fi
+    ip -n "$NS_DIR" neigh replace 192.0.2.11 lladdr 02:00:00:00:01:11 nud permanent dev "$lan"
+    sleep 0.5
+    names=$(http_names 6 "http://$VIP4/")
+    # shellcheck disable=SC2086
+    set -- $names
+    if [ "$(count_of ERR "$@")" = 0 ] && [ "$(count_of rs1 "$@")" -ge 1 ]; then
+        pass "$tag (i) rs1 pinned to its real MAC: served again ($names)"
+    else
+        fail "$tag (i) after pinning rs1 to its real MAC all 6 should be served, got: $names"
+    fi
+    check "$tag (i) director still running" director_alive
+    stop_director
+}
+
 run_combo() {
     MODE=$1 KIND=$2
     local tag="[$MODE/$KIND]" t0=$SECONDS
@@ -342,6 +403,7 @@ run_combo() {
         if t_g_persist "$tag"; then :; fi
         if [ "$MODE" = nat2 ]; then
             if t_h_fanout "$tag"; then :; fi
+            if t_i_follow "$tag"; then :; fi
         fi
     fi
     stop_director

@@ -27,7 +27,13 @@ pub struct HostNetwork {
     watcher: Option<Watcher>,
     host: Option<HostNet>,
     events: Vec<NetEvent>,
+    last_poll: std::time::Instant,
 }
+
+/// How often the event loop reads the kernel's announcements: a system call per receive
+/// batch would cost more than the events are worth, and 20 ms is far below how fast an
+/// operator or a routing daemon changes anything.
+const POLL_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
 impl std::fmt::Debug for HostNetwork {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -56,6 +62,7 @@ impl HostNetwork {
             watcher,
             host,
             events: Vec::new(),
+            last_poll: std::time::Instant::now(),
         })
     }
 
@@ -93,6 +100,10 @@ impl HostNetwork {
         let Some(w) = self.watcher.as_mut() else {
             return false;
         };
+        if self.last_poll.elapsed() < POLL_EVERY {
+            return false;
+        }
+        self.last_poll = std::time::Instant::now();
         self.events.clear();
         if let Err(e) = w.poll_events(&mut self.events) {
             warn!("rtnetlink: {e}");
