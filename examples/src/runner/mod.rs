@@ -49,7 +49,8 @@ use crate::io::{FramePort, FrameTx, PortLosses, RxFrame};
 use crate::rules_file::{check_reload, read_rules_file};
 use crate::signals::Signals;
 
-/// Build the library's configuration from the network plan.
+/// Build the library's configuration from the network plan, with the default table sizes
+/// ([`Runner::new`] applies `--conn-table-v4`/`--conn-table-v6`).
 pub fn director_config(plan: &NetPlan) -> DirectorConfig {
     let mut cfg =
         DirectorConfig::single_link(plan.links.first().map_or(MacAddr([0; 6]), |l| l.mac), &[]);
@@ -61,8 +62,8 @@ pub fn director_config(plan: &NetPlan) -> DirectorConfig {
         .filter(|n| n.permanent)
         .map(|n| (n.ip, n.mac))
         .collect();
-    cfg.conn_capacity_v4 = 1 << 20;
-    cfg.conn_capacity_v6 = 1 << 18;
+    cfg.conn_capacity_v4 = crate::memory::DEFAULT_CONN_TABLE_V4;
+    cfg.conn_capacity_v6 = crate::memory::DEFAULT_CONN_TABLE_V6;
     cfg.seed = seed();
     cfg
 }
@@ -151,7 +152,10 @@ impl Runner {
         let plan = net.plan()?;
         warn_about_host(&plan, &rules);
         info!(links = %describe(&plan), routes = plan.routes.len(), neighbors = plan.neighbors.len(), "network");
-        let mut director = Director::new(director_config(&plan));
+        let mut cfg = director_config(&plan);
+        cfg.conn_capacity_v4 = args.conn_table_v4 as usize;
+        cfg.conn_capacity_v6 = args.conn_table_v6 as usize;
+        let mut director = Director::new(cfg);
         HostNetwork::seed_neighbors(&plan, &mut director, lvs_core::Instant::ZERO);
         director
             .apply_config(&rules)
