@@ -314,9 +314,23 @@ pub struct DirectorArgs {
     /// Seconds between statistics lines (0: only on SIGUSR1).
     #[arg(long, default_value_t = 0)]
     pub stats_interval_secs: u64,
-    /// Worker threads joined in one AF_PACKET fanout group (1: no fanout).
+    /// Worker threads joined in one AF_PACKET fanout group (1: no fanout). Each has its own
+    /// connection tables: the total is stated at start and refused if it exceeds 90% of the
+    /// host's available memory.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
     pub fanout: u16,
+    /// IPv4 connection-table capacity per worker (entries, 256..=134217728), preallocated:
+    /// 85 bytes per entry (64-byte slots, 3/4 full at most).
+    #[arg(long, value_name = "N", default_value_t = crate::memory::DEFAULT_CONN_TABLE_V4 as u64,
+          value_parser = clap::value_parser!(u64)
+              .range(crate::memory::MIN_CONN_TABLE as u64..=crate::memory::MAX_CONN_TABLE as u64))]
+    pub conn_table_v4: u64,
+    /// IPv6 connection-table capacity per worker (entries, 256..=134217728), preallocated:
+    /// 171 bytes per entry (128-byte slots, 3/4 full at most).
+    #[arg(long, value_name = "N", default_value_t = crate::memory::DEFAULT_CONN_TABLE_V6 as u64,
+          value_parser = clap::value_parser!(u64)
+              .range(crate::memory::MIN_CONN_TABLE as u64..=crate::memory::MAX_CONN_TABLE as u64))]
+    pub conn_table_v6: u64,
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,
@@ -470,6 +484,29 @@ mod tests {
         );
         assert!(Cli::try_parse_from(["lvs", "--rules", "r", "--mac", "nope"]).is_err());
         assert!(Cli::try_parse_from(["lvs", "--rules", "r", "--check-rise", "0"]).is_err());
+        assert_eq!(cli.d.conn_table_v4, 1 << 20);
+        assert_eq!(cli.d.conn_table_v6, 1 << 18);
+        let sized = Cli::try_parse_from([
+            "lvs",
+            "--rules",
+            "r",
+            "--conn-table-v4",
+            "65536",
+            "--conn-table-v6",
+            "256",
+        ])
+        .unwrap();
+        assert_eq!((sized.d.conn_table_v4, sized.d.conn_table_v6), (65536, 256));
+        for bad in [
+            ["--conn-table-v4", "255"],
+            ["--conn-table-v6", "134217729"],
+            ["--conn-table-v4", "-1"],
+        ] {
+            assert!(
+                Cli::try_parse_from(["lvs", "--rules", "r", bad[0], bad[1]]).is_err(),
+                "{bad:?}"
+            );
+        }
         let none = Cli::try_parse_from(["lvs", "--rules", "r", "--tap", "tap0"]).unwrap();
         assert!(none.d.health.to_config().unwrap().is_none());
         let inject = Cli::try_parse_from([

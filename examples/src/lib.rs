@@ -10,6 +10,7 @@ pub mod decap;
 pub mod health;
 pub mod hostnet;
 pub mod io;
+pub mod memory;
 pub mod netlink;
 pub mod rules_file;
 pub mod runner;

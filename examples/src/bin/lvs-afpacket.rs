@@ -94,6 +94,14 @@ fn open_ports(args: &DirectorArgs, fanout: Option<(u16, &[IpAddr])>) -> std::io:
     Ok((ports, identities))
 }
 
+/// Bytes of one worker's receive rings (one per `--iface`, sized as [`open_ports`] opens them).
+fn ring_bytes(args: &DirectorArgs) -> u64 {
+    let c = AfPacketConfig::default();
+    (c.block_size as u64)
+        .saturating_mul(c.block_count as u64)
+        .saturating_mul(args.ifaces.len() as u64)
+}
+
 fn boxed(ports: Vec<AfPacketPort>) -> Vec<Box<dyn FramePort>> {
     ports
         .into_iter()
@@ -106,6 +114,9 @@ fn run(args: &DirectorArgs) -> std::io::Result<()> {
         return Err(std::io::Error::other("give at least one --iface"));
     }
     args.check_links().map_err(std::io::Error::other)?;
+    // Before any socket, ring or table exists: refuse what cannot be allocated.
+    lvs_examples::memory::check_args(args, args.fanout, ring_bytes(args))
+        .map_err(std::io::Error::other)?;
     let signals = Signals::install()?;
     if args.fanout > 1 {
         return run_fanout(args, &signals);

@@ -48,6 +48,8 @@ fn run(args: &DirectorArgs) -> std::io::Result<()> {
         return Err(std::io::Error::other("give at least one --tap NAME"));
     }
     args.check_links().map_err(std::io::Error::other)?;
+    // One worker, no rings (a TAP is read one frame at a time).
+    lvs_examples::memory::check_args(args, 1, 0).map_err(std::io::Error::other)?;
     let signals = Signals::install()?;
     let mut ports: Vec<Box<dyn FramePort>> = Vec::new();
     let mut ids = Vec::new();

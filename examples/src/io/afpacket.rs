@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use lvs_forwarding::offload::VIRTIO_NET_HDR_LEN;
 
-use super::{FramePort, FrameTx, Offload, OnFrame, PacketKind, RxFrame, RxMeta};
+use super::{FramePort, FrameTx, Offload, OnFrame, PacketKind, PortLosses, RxFrame, RxMeta};
 
 /// `ETH_P_ALL` in network byte order, as `sll_protocol` wants it.
 const ETH_P_ALL_BE: u16 = (libc::ETH_P_ALL as u16).to_be();
@@ -261,6 +261,8 @@ pub struct AfPacketPort {
     ignore_outgoing_in_kernel: bool,
     skipped: u64,
     bad_offload: u64,
+    /// Kernel drops and freezes read so far (`PACKET_STATISTICS` resets on read).
+    kernel_total: PortLosses,
 }
 
 impl std::fmt::Debug for AfPacketPort {
@@ -492,6 +494,7 @@ impl AfPacketPort {
             accept: cfg.accept,
             ignore_outgoing_in_kernel,
             skipped: 0,
+            kernel_total: PortLosses::default(),
             bad_offload: 0,
         })
     }
@@ -532,7 +535,8 @@ impl AfPacketPort {
         self.skipped
     }
 
-    /// Reads and resets the kernel's counters for this socket.
+    /// Reads and resets the kernel's counters for this socket. [`FramePort::losses`] reads them
+    /// too and keeps their sum: a caller of both sees each drop in only one of them.
     pub fn kernel_stats(&self) -> io::Result<KernelStats> {
         let mut st = libc::tpacket_stats_v3 {
             tp_packets: 0,
@@ -865,6 +869,21 @@ impl AsRawFd for AfPacketPort {
 impl FramePort for AfPacketPort {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn losses(&mut self) -> PortLosses {
+        match self.kernel_stats() {
+            Ok(k) => {
+                self.kernel_total.ring_drops += u64::from(k.drops);
+                self.kernel_total.ring_freezes += u64::from(k.freezes);
+            }
+            Err(e) => tracing::debug!(port = %self.name, "PACKET_STATISTICS: {e}"),
+        }
+        PortLosses {
+            skipped: self.skipped,
+            bad_offload: self.bad_offload,
+            ..self.kernel_total
+        }
     }
 
     fn recv_batch(

@@ -12,7 +12,10 @@
 //! * while a frame is lent, the callback also gets the port's transmit half ([`FrameTx`]), so it
 //!   can send the rewritten frame back out of the same port without a second borrow;
 //! * a [`FrameHandler`] is the small trait a Director is plugged in through; [`pump`] drives a
-//!   set of ports through a handler and sends each verdict's frame out of the chosen port.
+//!   set of ports through a handler and sends each verdict's frame out of the chosen port;
+//! * a port says what it lost before a frame reached the callback ([`FramePort::losses`]): a
+//!   full AF_PACKET ring drops frames in the kernel, where no counter of the Director can see
+//!   them, so the port must report them for the operator's listing to add up.
 
 pub mod afpacket;
 pub mod fanout;
@@ -183,6 +186,31 @@ pub trait FrameTx {
     }
 }
 
+/// Frames a port lost before they reached the Director, counted since the port was opened.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PortLosses {
+    /// Frames the kernel dropped because the receive ring was full (AF_PACKET
+    /// `PACKET_STATISTICS` `tp_drops`).
+    pub ring_drops: u64,
+    /// Times the kernel found every ring block owned by user space (`tp_freeze_q_cnt`).
+    pub ring_freezes: u64,
+    /// Frames received but not lent: a kind the port does not accept, inconsistent ring
+    /// metadata, or an unparsable offload header (these also in `bad_offload`).
+    pub skipped: u64,
+    /// Frames skipped because their `virtio_net_hdr` could not be parsed.
+    pub bad_offload: u64,
+}
+
+impl PortLosses {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &PortLosses) {
+        self.ring_drops += other.ring_drops;
+        self.ring_freezes += other.ring_freezes;
+        self.skipped += other.skipped;
+        self.bad_offload += other.bad_offload;
+    }
+}
+
 /// Callback that receives lent frames together with the port's transmit half.
 pub type OnFrame<'f> = dyn FnMut(RxFrame<'_>, &mut dyn FrameTx) + 'f;
 
@@ -202,6 +230,14 @@ pub trait FramePort: FrameTx {
         timeout: Option<Duration>,
         on_frame: &mut OnFrame<'_>,
     ) -> io::Result<usize>;
+
+    /// What the port lost so far (see [`PortLosses`]). Reading may reset a kernel counter
+    /// that the port then accumulates, so call it every second or so on a busy port (the
+    /// kernel's counters are 32 bits). The default, for ports that lose nothing on their
+    /// own (a TAP or pcap file reads one frame at a time), is all zeros.
+    fn losses(&mut self) -> PortLosses {
+        PortLosses::default()
+    }
 }
 
 /// What a [`FrameHandler`] decided for one frame.

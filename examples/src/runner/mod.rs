@@ -12,6 +12,14 @@
 //! their offload state (partial checksum, GSO) from the port to the Director
 //! and back. Keeping all of this in one place means `lvs-afpacket` and
 //! `lvs-tap` differ only in how they open their ports.
+//!
+//! The statistics text counts what the Director never saw or could not get
+//! out, per port: ring drops and freezes the kernel reports
+//! ([`FramePort::losses`], polled every second because the kernel's counters
+//! reset on read and are 32 bits wide), frames the port skipped, and frames a
+//! send did not take. Under a flood these are most of the losses, and a
+//! listing that says "dropped 0" while a third of new flows fail sends the
+//! operator looking in the wrong place.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -37,11 +45,12 @@ use tx::TxPool;
 use crate::cli::DirectorArgs;
 use crate::health::{Health, HealthChecker, StateChange, probe_for};
 use crate::hostnet::{NetPlan, Port};
-use crate::io::{FramePort, FrameTx, RxFrame};
+use crate::io::{FramePort, FrameTx, PortLosses, RxFrame};
 use crate::rules_file::{check_reload, read_rules_file};
 use crate::signals::Signals;
 
-/// Build the library's configuration from the network plan.
+/// Build the library's configuration from the network plan, with the default table sizes
+/// ([`Runner::new`] applies `--conn-table-v4`/`--conn-table-v6`).
 pub fn director_config(plan: &NetPlan) -> DirectorConfig {
     let mut cfg =
         DirectorConfig::single_link(plan.links.first().map_or(MacAddr([0; 6]), |l| l.mac), &[]);
@@ -53,8 +62,8 @@ pub fn director_config(plan: &NetPlan) -> DirectorConfig {
         .filter(|n| n.permanent)
         .map(|n| (n.ip, n.mac))
         .collect();
-    cfg.conn_capacity_v4 = 1 << 20;
-    cfg.conn_capacity_v6 = 1 << 18;
+    cfg.conn_capacity_v4 = crate::memory::DEFAULT_CONN_TABLE_V4;
+    cfg.conn_capacity_v6 = crate::memory::DEFAULT_CONN_TABLE_V6;
     cfg.seed = seed();
     cfg
 }
@@ -99,6 +108,20 @@ pub struct Runner {
     peers: Option<Peers>,
     vips: Vec<std::net::IpAddr>,
     on_vips: Option<VipsHook>,
+    accounts: Vec<PortAccount>,
+    last_losses: std::time::Instant,
+}
+
+/// How often the ports' loss counters are read (the kernel's reset on read and are 32 bits).
+const LOSS_POLL: Duration = Duration::from_secs(1);
+
+/// What one port lost, as the statistics text shows it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct PortAccount {
+    name: String,
+    losses: PortLosses,
+    /// Frames the Director forwarded or generated that the port's send did not take.
+    send_failures: u64,
 }
 
 /// Called with the VIPs after every rules change (a fanout group re-steers by them).
@@ -129,7 +152,10 @@ impl Runner {
         let plan = net.plan()?;
         warn_about_host(&plan, &rules);
         info!(links = %describe(&plan), routes = plan.routes.len(), neighbors = plan.neighbors.len(), "network");
-        let mut director = Director::new(director_config(&plan));
+        let mut cfg = director_config(&plan);
+        cfg.conn_capacity_v4 = args.conn_table_v4 as usize;
+        cfg.conn_capacity_v6 = args.conn_table_v6 as usize;
+        let mut director = Director::new(cfg);
         HostNetwork::seed_neighbors(&plan, &mut director, lvs_core::Instant::ZERO);
         director
             .apply_config(&rules)
@@ -150,6 +176,8 @@ impl Runner {
             peers: None,
             vips,
             on_vips: None,
+            accounts: Vec::new(),
+            last_losses: std::time::Instant::now(),
         };
         r.restart_checks()?;
         Ok(r)
@@ -281,15 +309,19 @@ impl Runner {
         }
     }
 
-    /// The `ipvsadm -Ln --stats` listing plus the drop counters.
+    /// The `ipvsadm -Ln --stats` listing plus the drop counters and, per port, the frames
+    /// lost before or after the Director (as of the last time the ports were polled: every
+    /// second while [`Runner::run`] runs, and when it returns).
     pub fn stats_text(&self) -> String {
         let mut s = self.director.listing(
             &ListOptions::new(ListFormat::Stats)
                 .table_size(self.director.config().conn_capacity_v4 as u32),
         );
         let d = self.director.drops();
+        let ring: u64 = self.accounts.iter().map(|a| a.losses.ring_drops).sum();
+        let unsent: u64 = self.accounts.iter().map(|a| a.send_failures).sum();
         s.push_str(&format!(
-            "frames in {} forwarded {} generated {} to-host {} dropped {}\n",
+            "frames in {} forwarded {} generated {} to-host {} dropped {} ring drops {ring} send failures {unsent}\n",
             d.frames_in,
             d.forwarded,
             d.generated,
@@ -299,7 +331,35 @@ impl Runner {
         for (r, n) in d.iter().filter(|(_, n)| *n > 0) {
             s.push_str(&format!("  drop {}: {n}\n", r.name()));
         }
+        for a in &self.accounts {
+            let l = &a.losses;
+            s.push_str(&format!(
+                "  port {}: ring drops {} freezes {} skipped {} (bad offload {}) send failures {}\n",
+                a.name, l.ring_drops, l.ring_freezes, l.skipped, l.bad_offload, a.send_failures
+            ));
+        }
         s
+    }
+
+    /// Reads every port's loss counters into the statistics.
+    fn poll_losses(&mut self, ports: &mut [Box<dyn FramePort>]) {
+        self.last_losses = std::time::Instant::now();
+        self.ensure_accounts(ports);
+        for (a, p) in self.accounts.iter_mut().zip(ports.iter_mut()) {
+            a.losses = p.losses();
+        }
+    }
+
+    /// One account per port, named after it.
+    fn ensure_accounts(&mut self, ports: &[Box<dyn FramePort>]) {
+        if self.accounts.len() != ports.len() {
+            self.accounts.resize_with(ports.len(), PortAccount::default);
+        }
+        for (a, p) in self.accounts.iter_mut().zip(ports) {
+            if a.name != p.name() {
+                a.name = p.name().to_string();
+            }
+        }
     }
 
     /// The service keys of the current rules (for tests and logs).
@@ -310,6 +370,7 @@ impl Runner {
     /// Run until SIGINT/SIGTERM.
     pub fn run(&mut self, ports: &mut [Box<dyn FramePort>], signals: &Signals) -> io::Result<()> {
         let per_port = Duration::from_millis((10 / ports.len().max(1)).max(1) as u64);
+        self.poll_losses(ports);
         while !signals.should_stop() {
             let now = self.now();
             if self.director.next_timeout().is_some_and(|t| t <= now) {
@@ -328,15 +389,21 @@ impl Runner {
             if signals.take_reload() {
                 self.reload();
             }
+            if self.last_losses.elapsed() >= LOSS_POLL {
+                self.poll_losses(ports);
+            }
             if signals.take_stats() {
+                self.poll_losses(ports);
                 print!("{}", self.stats_text());
             }
             let every = self.args.stats_interval_secs;
             if every > 0 && self.last_stats.elapsed() >= Duration::from_secs(every) {
                 self.last_stats = std::time::Instant::now();
+                self.poll_losses(ports);
                 print!("{}", self.stats_text());
             }
         }
+        self.poll_losses(ports);
         if let Some(c) = self.checks.take() {
             c.checker.stop();
         }
@@ -345,10 +412,14 @@ impl Runner {
 
     /// Send what the director wants to send by itself.
     fn drain(&mut self, ports: &mut [Box<dyn FramePort>]) {
+        self.ensure_accounts(ports);
         while let Some((link, len)) = self.director.poll_transmit(&mut self.out) {
             if let Some(p) = ports.get_mut(link)
                 && let Err(e) = p.send(&self.out[..len])
             {
+                if let Some(a) = self.accounts.get_mut(link) {
+                    a.send_failures += 1;
+                }
                 warn!("send on {}: {e}", p.name());
             }
         }
@@ -360,6 +431,7 @@ impl Runner {
         idx: usize,
         timeout: Duration,
     ) -> io::Result<usize> {
+        self.ensure_accounts(ports);
         let (before, rest) = ports.split_at_mut(idx);
         let Some((this, after)) = rest.split_first_mut() else {
             return Ok(0);
@@ -367,6 +439,7 @@ impl Runner {
         let director = &mut self.director;
         let out = &mut self.out;
         let pool = &mut self.pool;
+        let accounts = &mut self.accounts;
         let clock = self.clock;
         let mut on_frame = |mut frame: RxFrame<'_>, tx: &mut dyn FrameTx| {
             let now = lvs_core::Instant::from_millis(clock.elapsed().as_millis() as u64);
@@ -397,12 +470,18 @@ impl Runner {
                     .map_or(Ok(()), |p| tx::send_now(p.as_mut(), bytes, &offload))
             };
             if let Err(e) = res {
+                if let Some(a) = accounts.get_mut(link) {
+                    a.send_failures += 1;
+                }
                 warn!("send: {e}");
             }
         };
         let n = this.recv_batch(Some(timeout), &mut on_frame)?;
-        if let Err(e) = self.pool.flush(this.as_mut()) {
-            warn!("send: {e}");
+        self.pool.flush(this.as_mut());
+        // The pool only sends on the port it received from.
+        let unsent = self.pool.take_unsent();
+        if let Some(a) = self.accounts.get_mut(idx) {
+            a.send_failures += unsent;
         }
         Ok(n)
     }
@@ -427,5 +506,139 @@ fn warn_about_host(plan: &NetPlan, rules: &Config) {
         if plan.lacks_family_of(&vip) {
             warn!(%vip, "no address of this VIP's family on any served link: neighbours and tunnels of that family cannot be reached");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::{OnFrame, PacketKind, RxMeta};
+    use clap::Parser;
+    use std::collections::VecDeque;
+    use std::net::Ipv4Addr;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        d: DirectorArgs,
+    }
+
+    /// A port whose ring "dropped" frames and whose sends all fail (a full device queue).
+    struct LossyPort {
+        rx: VecDeque<Vec<u8>>,
+        buf: Vec<u8>,
+        attempts: u64,
+    }
+
+    struct FailingTx<'a>(&'a mut u64);
+
+    impl FrameTx for FailingTx<'_> {
+        fn send(&mut self, _: &[u8]) -> io::Result<()> {
+            *self.0 += 1;
+            Err(io::Error::from_raw_os_error(libc::ENOBUFS))
+        }
+    }
+
+    impl FrameTx for LossyPort {
+        fn send(&mut self, frame: &[u8]) -> io::Result<()> {
+            FailingTx(&mut self.attempts).send(frame)
+        }
+    }
+
+    impl FramePort for LossyPort {
+        fn name(&self) -> &str {
+            "lossy0"
+        }
+
+        fn recv_batch(&mut self, _: Option<Duration>, f: &mut OnFrame<'_>) -> io::Result<usize> {
+            let mut n = 0;
+            while let Some(frame) = self.rx.pop_front() {
+                self.buf.clear();
+                self.buf.resize(crate::io::DEFAULT_HEADROOM, 0);
+                self.buf.extend_from_slice(&frame);
+                let meta = RxMeta {
+                    timestamp: Duration::ZERO,
+                    kind: PacketKind::Broadcast,
+                    wire_len: frame.len(),
+                    csum_partial: false,
+                    offload: Offload::NONE,
+                };
+                let mut tx = FailingTx(&mut self.attempts);
+                f(
+                    RxFrame::new(&mut self.buf, crate::io::DEFAULT_HEADROOM, meta),
+                    &mut tx,
+                );
+                n += 1;
+            }
+            Ok(n)
+        }
+
+        fn losses(&mut self) -> PortLosses {
+            PortLosses {
+                ring_drops: 7,
+                ring_freezes: 2,
+                skipped: 3,
+                bad_offload: 1,
+            }
+        }
+    }
+
+    /// Ring drops reported by a port and a reply its send refused both show in the
+    /// statistics text, on the counters line and on the port's own line.
+    #[test]
+    fn stats_text_shows_port_losses_and_send_failures() {
+        let rules =
+            std::env::temp_dir().join(format!("lvs-runner-loss-{}.rules", std::process::id()));
+        std::fs::write(
+            &rules,
+            "-A -t 203.0.113.10:80 -s rr\n-a -t 203.0.113.10:80 -r 192.0.2.11:80 -m -w 1\n",
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from([
+            "lvs",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--tap",
+            "lossy0",
+            "--no-netlink",
+            "--addr",
+            "192.0.2.1/24",
+        ])
+        .unwrap();
+        let port = Port {
+            name: "lossy0".into(),
+            mac: [2, 0, 0, 0, 0, 1],
+            follow_kernel_mac: false,
+        };
+        let mut runner = Runner::new(&cli.d, vec![port]).unwrap();
+        std::fs::remove_file(&rules).ok();
+        // An ARP request for the director's address: the Director answers it.
+        let mut arp = vec![0u8; 64];
+        let len = lvs_forwarding::xform::arp_request(
+            &mut arp,
+            MacAddr([2, 0, 0, 0, 0, 2]),
+            Ipv4Addr::new(192, 0, 2, 2),
+            Ipv4Addr::new(192, 0, 2, 1),
+        )
+        .unwrap();
+        arp.truncate(len);
+        let mut ports: Vec<Box<dyn FramePort>> = vec![Box::new(LossyPort {
+            rx: VecDeque::from([arp]),
+            buf: Vec::new(),
+            attempts: 0,
+        })];
+        assert_eq!(runner.receive(&mut ports, 0, Duration::ZERO).unwrap(), 1);
+        runner.poll_losses(&mut ports);
+        let text = runner.stats_text();
+        assert!(
+            text.contains("generated 1 to-host 0 dropped 0 ring drops 7 send failures 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "  port lossy0: ring drops 7 freezes 2 skipped 3 (bad offload 1) send failures 1\n"
+            ),
+            "{text}"
+        );
     }
 }

@@ -5,6 +5,10 @@
 //! one system call each. The pool's buffers are allocated once. A GSO super-frame the port
 //! must cut itself (a tunnelled one: `virtio_net_hdr` cannot describe IPIP/GUE segmentation)
 //! is segmented in user space by the library before it is queued.
+//!
+//! Frames a send did not take (a short `sendmmsg`, an error such as `ENOBUFS` when the
+//! device queue is full) are lost after the Director counted them as forwarded, so the pool
+//! counts them ([`TxPool::take_unsent`]) for the runner's per-port loss lines.
 
 use std::io;
 
@@ -27,6 +31,8 @@ pub(super) struct TxPool {
     meta: Vec<(usize, Offload)>,
     n: usize,
     scratch: Vec<u8>,
+    /// Frames a flush did not get out, since the last [`TxPool::take_unsent`].
+    unsent: u64,
 }
 
 impl TxPool {
@@ -36,11 +42,13 @@ impl TxPool {
             meta: vec![(0, Offload::NONE); TX_POOL],
             n: 0,
             scratch: vec![0; SEGMENT_SCRATCH],
+            unsent: 0,
         }
     }
 
     /// Queue `frame`, flushing first through `tx` when full. Frames too big for a slot go
-    /// out at once (after what is queued, to keep the order).
+    /// out at once (after what is queued, to keep the order); an error is about that frame
+    /// only (what a flush loses is counted in [`TxPool::take_unsent`]).
     pub(super) fn push(
         &mut self,
         frame: &[u8],
@@ -48,15 +56,15 @@ impl TxPool {
         tx: &mut dyn FrameTx,
     ) -> io::Result<()> {
         if needs_software_segmentation(offload) {
-            self.flush(tx)?;
+            self.flush(tx);
             return segment_and_send(frame, offload, &mut self.scratch, tx);
         }
         if frame.len() > TX_FRAME {
-            self.flush(tx)?;
+            self.flush(tx);
             return send_or_segment(tx, frame, offload, &mut self.scratch);
         }
         if self.n == TX_POOL {
-            self.flush(tx)?;
+            self.flush(tx);
         }
         self.bufs[self.n][..frame.len()].copy_from_slice(frame);
         self.meta[self.n] = (frame.len(), *offload);
@@ -64,9 +72,11 @@ impl TxPool {
         Ok(())
     }
 
-    pub(super) fn flush(&mut self, tx: &mut dyn FrameTx) -> io::Result<()> {
+    /// Send what is queued through `tx`. Frames the port did not take are counted (see
+    /// [`TxPool::take_unsent`]) and logged.
+    pub(super) fn flush(&mut self, tx: &mut dyn FrameTx) {
         if self.n == 0 {
-            return Ok(());
+            return;
         }
         let frames: Vec<(&[u8], Offload)> = self.bufs[..self.n]
             .iter()
@@ -74,11 +84,22 @@ impl TxPool {
             .map(|(b, (l, o))| (&b[..*l], *o))
             .collect();
         self.n = 0;
-        let sent = tx.send_batch_offload(&frames)?;
-        if sent < frames.len() {
-            warn!("sent {sent} of {} frames", frames.len());
+        match tx.send_batch_offload(&frames) {
+            Ok(sent) if sent >= frames.len() => {}
+            Ok(sent) => {
+                self.unsent += (frames.len() - sent) as u64;
+                warn!("sent {sent} of {} frames", frames.len());
+            }
+            Err(e) => {
+                self.unsent += frames.len() as u64;
+                warn!("send of {} frames: {e}", frames.len());
+            }
         }
-        Ok(())
+    }
+
+    /// Frames flushes did not get out since the last call.
+    pub(super) fn take_unsent(&mut self) -> u64 {
+        std::mem::take(&mut self.unsent)
     }
 }
 

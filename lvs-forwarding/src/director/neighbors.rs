@@ -69,6 +69,26 @@ impl Director {
         None
     }
 
+    /// The frames held until their next hop's MAC is known, each as
+    /// `(next hop, link)`, in no particular order. An embedder that stops
+    /// (an offline run at the end of its capture) reports these: they were
+    /// neither sent nor dropped.
+    pub fn held_frames(&self) -> impl Iterator<Item = (IpAddr, usize)> + '_ {
+        self.hold.iter()
+    }
+
+    /// The frame held last, as `(next hop, link)`: after a
+    /// [`Verdict::Held`], the next hop that frame waits for.
+    pub fn last_held(&self) -> Option<(IpAddr, usize)> {
+        self.hold.newest()
+    }
+
+    /// The next hops being resolved: a request went out and no answer came
+    /// yet (INCOMPLETE), in no particular order.
+    pub fn unresolved(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.neigh.incomplete()
+    }
+
     /// The request for `ip` its entry wants now: broadcast / solicited-node
     /// multicast while INCOMPLETE, unicast to the known MAC in PROBE (RFC
     /// 4861 §7.3.3, Linux `arp_solicit`), nothing in any other state (the

@@ -266,6 +266,15 @@ impl NeighborCache {
         self.map.get(&ip).copied()
     }
 
+    /// The addresses being resolved (INCOMPLETE: a request is out and no
+    /// answer came), in no particular order.
+    pub fn incomplete(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.map
+            .iter()
+            .filter(|(_, s)| matches!(s, NeighState::Incomplete { .. }))
+            .map(|(ip, _)| *ip)
+    }
+
     /// What is known of `ip` at `now`, without using the entry: a STALE,
     /// DELAY or PROBE entry still answers its MAC.
     #[inline]
@@ -590,6 +599,17 @@ mod tests {
     }
     const M: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
     const M2: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
+
+    #[test]
+    fn incomplete_lists_only_entries_being_resolved() {
+        let mut c = NeighborCache::new(8, 1);
+        let t = Instant::from_secs(1);
+        c.start(ip(1), t);
+        c.start(ip(2), t);
+        c.add_static(ip(3), M);
+        assert_eq!(c.reply(ip(2), M2, t), Learned::Resolved);
+        assert_eq!(c.incomplete().collect::<alloc::vec::Vec<_>>(), [ip(1)]);
+    }
 
     /// RFC 4861 §7.2.5: advertisements update existing entries only, and a
     /// different MAC needs the override flag.

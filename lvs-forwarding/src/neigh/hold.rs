@@ -113,6 +113,22 @@ impl HoldQueue {
         n
     }
 
+    /// Every frame held, as `(next hop, link)`, in no particular order:
+    /// what an embedder reports when it stops with frames still waiting
+    /// (an offline run whose capture never answers a request).
+    pub fn iter(&self) -> impl Iterator<Item = (IpAddr, usize)> + '_ {
+        self.slots.iter().flatten().map(|h| (h.next_hop, h.link))
+    }
+
+    /// The frame held last, as `(next hop, link)`.
+    pub fn newest(&self) -> Option<(IpAddr, usize)> {
+        self.slots
+            .iter()
+            .flatten()
+            .max_by_key(|h| h.seq)
+            .map(|h| (h.next_hop, h.link))
+    }
+
     /// The largest frame one slot holds, in bytes.
     pub fn slot_size(&self) -> usize {
         self.slot_size
@@ -142,6 +158,12 @@ mod tests {
         assert_eq!(q.pop_for(ip(1), &mut out), None);
         assert!(q.push(ip(2), 0, b"x"));
         assert!(q.holds(ip(2)) && !q.holds(ip(1)));
+        assert!(q.push(ip(3), 1, b"y"));
+        let mut held: Vec<_> = q.iter().collect();
+        held.sort();
+        assert_eq!(held, [(ip(2), 0), (ip(3), 1)]);
+        assert_eq!(q.newest(), Some((ip(3), 1)));
+        assert_eq!(q.discard(ip(3)), 1);
         assert_eq!(q.discard(ip(2)), 1);
         assert!(q.is_empty());
     }
