@@ -26,15 +26,22 @@
 
 mod config;
 mod forward;
+mod host;
 mod icmp_in;
+mod martian;
 mod neighbors;
 mod network;
+mod ratelimit;
 mod reload;
 mod route;
 mod verdict;
 
-pub use config::{AddrParseError, DirectorConfig, IpCidr, Link, RouteEntry};
+pub use config::{
+    AddrParseError, DirectorConfig, ICMP_MSGS_BURST, ICMP_MSGS_PER_SEC, ICMP_RATELIMIT_MS,
+    IcmpLimits, IpCidr, Link, MartianChecks, RouteEntry,
+};
 pub use network::NetworkError;
+pub use ratelimit::{GLOBAL_REFILL_MIN_MS, PEER_SLOTS, XRLIM_BURST_FACTOR};
 pub use reload::{DIRECTOR_CAPABILITIES, ReloadError, ReloadSummary};
 pub use verdict::{DropCounters, DropReason, Verdict};
 
@@ -48,7 +55,7 @@ use lvs_core::{Instant, Protocol};
 
 use crate::neigh::{HoldQueue, NeighborCache};
 use crate::offload::Offload;
-use crate::wire::{Frame, IpInfo, L3, L4, ParseError, parse_frame};
+use crate::wire::{Frame, IpInfo, L3, L4, ParseError, ipv4, parse_frame};
 
 use crate::wire::MacAddr;
 use crate::xform::{icmp_port_unreachable, nat_reply, nat_reply_partial};
@@ -100,6 +107,13 @@ pub struct Director {
     /// `process_offload`'s argument and back out, so that it is not one more
     /// argument through every function of the per-packet path.
     offload: Offload,
+    /// The time of the frame being processed (for the rate limits of the
+    /// replies generated deep in the path), set with `offload`.
+    now: Instant,
+    /// Rate limits of generated ICMP messages and resets.
+    limiter: ratelimit::RateLimiter,
+    /// Sources that are the director itself, a VIP or a real server.
+    sources: martian::SourceFilter,
 }
 
 impl core::fmt::Debug for Director {
@@ -137,6 +151,9 @@ impl Director {
             routes: Routes::new(&cfg.links, &cfg.routes, cfg.gateway_v4, cfg.gateway_v6),
             learned: Deque::new(),
             offload: Offload::NONE,
+            now: Instant::ZERO,
+            limiter: ratelimit::RateLimiter::new(cfg.icmp_limits, cfg.seed.rotate_left(29)),
+            sources: martian::SourceFilter::new(),
             cfg,
         }
     }
@@ -153,8 +170,11 @@ impl Director {
         &self.balancer
     }
 
-    /// Mutable balancer, for configuration by API (weights, services).
+    /// Mutable balancer, for configuration by API (weights, services). The
+    /// martian filter's table of VIPs and real servers is rebuilt on the next
+    /// frame (one allocation, after a configuration change only).
     pub fn balancer_mut(&mut self) -> &mut Balancer {
+        self.sources.invalidate();
         &mut self.balancer
     }
 
@@ -328,6 +348,7 @@ impl Director {
         pre: Option<Option<&Result<Frame, ParseError>>>,
     ) -> Verdict {
         self.drops.frames_in += 1;
+        self.now = now;
         let v = self.process_inner(now, link, buf, start, len, out, pre);
         match v {
             Verdict::Forward { .. } => self.drops.forwarded += 1,
@@ -377,8 +398,12 @@ impl Director {
                 &parsed
             }
         };
-        let Ok(f) = res else {
-            return Verdict::Drop(DropReason::Malformed);
+        let f = match res {
+            Ok(f) => f,
+            Err(ParseError::HopByHopNotFirst) => {
+                return Verdict::Drop(DropReason::MisplacedHopByHop);
+            }
+            Err(_) => return Verdict::Drop(DropReason::Malformed),
         };
         if f.dst_mac != our_mac && !f.dst_mac.is_multicast() {
             return Verdict::ToHost;
@@ -402,10 +427,67 @@ impl Director {
         ip: &IpInfo,
         out: &mut [u8],
     ) -> Verdict {
+        if ip.src.is_ipv4()
+            && let Some(r) = self.ipv4_header_check(buf, start, f, ip)
+        {
+            return Verdict::Drop(r);
+        }
         if !self.offload.is_none() {
             return self.ip_offload(now, link, buf, start, len, f, ip, out);
         }
         self.ip_checked(now, link, buf, start, len, f, ip, out)
+    }
+
+    /// What `ip_rcv` checks of an IPv4 header beyond what the parser did
+    /// (version, IHL, total length against the frame): its checksum, then its
+    /// options (source routes). `None`: valid.
+    #[inline(always)]
+    fn ipv4_header_check(
+        &self,
+        buf: &[u8],
+        start: usize,
+        f: &Frame,
+        ip: &IpInfo,
+    ) -> Option<DropReason> {
+        let l3 = start + f.l3_offset;
+        let Some(h) = buf.get(l3..l3 + ip.header_len) else {
+            return Some(DropReason::Malformed);
+        };
+        if !ipv4::header_checksum_ok(h) {
+            return Some(DropReason::BadIpChecksum);
+        }
+        if ip.header_len > ipv4::MIN_HEADER_LEN {
+            return self.ipv4_options_check(h);
+        }
+        None
+    }
+
+    /// The options part of [`Director::ipv4_header_check`], out of line:
+    /// options are rare.
+    #[cold]
+    #[inline(never)]
+    fn ipv4_options_check(&self, h: &[u8]) -> Option<DropReason> {
+        match ipv4::scan_options(h.get(ipv4::MIN_HEADER_LEN..).unwrap_or(&[])) {
+            ipv4::OptionsVerdict::Plain => None,
+            ipv4::OptionsVerdict::SourceRoute if self.cfg.martians.source_route => {
+                Some(DropReason::SourceRoute)
+            }
+            ipv4::OptionsVerdict::SourceRoute => None,
+            _ => Some(DropReason::Malformed),
+        }
+    }
+
+    /// The martian-source checks (see the `martian` module) for a packet
+    /// from `ip.src` to `ip.dst`. `None`: not a martian.
+    #[inline(always)]
+    pub(super) fn martian(&mut self, ip: &IpInfo) -> Option<DropReason> {
+        if let Some(r) = martian::class_check(&ip.src, &self.cfg.martians) {
+            return Some(r);
+        }
+        if self.sources.is_stale() {
+            self.sources.rebuild(&self.cfg.links, &self.balancer);
+        }
+        self.sources.check(&ip.src, &ip.dst, &self.cfg.martians)
     }
 
     /// [`Director::ip`] for a frame with offload state: checked against the
@@ -456,10 +538,17 @@ impl Director {
                 None => return Verdict::ToHost,
             },
         };
+        if let Some(r) = self.martian(ip) {
+            return Verdict::Drop(r);
+        }
         match self.balancer.process_in(now, &info) {
             Ok(t) => self.transmit(now, buf, start, len, f, ip, &t, out, link),
             Err(Miss::NotVirtual) => {
                 let Some(r) = self.balancer.process_out(now, &info) else {
+                    if self.balancer.services().is_vip(ip.dst) {
+                        let frame = buf.get(start..start + len).unwrap_or(&[]);
+                        return self.vip_no_service(now, link, frame, f, ip, out);
+                    }
                     return Verdict::ToHost;
                 };
                 let Some(frame) = buf.get_mut(start..start + len) else {
@@ -478,7 +567,7 @@ impl Director {
             Err(Miss::NoDestination) => {
                 let frame = &buf[start..start + len];
                 match icmp_port_unreachable(frame, f, self.cfg.links[link].mac, out) {
-                    Ok(n) => Verdict::Reply { link, len: n },
+                    Ok(n) => self.limited_reply(now, ip.src, ratelimit::Class::Error, link, n),
                     Err(_) => Verdict::Drop(DropReason::NoDestination),
                 }
             }
