@@ -29,12 +29,14 @@ fn main() {
         // address patched in (the IPv4 header checksum follows; L4 checksums
         // are not checked on the forwarding path).
         let f = tcp_frame(client(conns + 1, v6), vip, 0x02, 0);
-        let orig_hi = u16::from_be_bytes([f[14 + 12], f[14 + 13]]);
         let (src_off, port_off) = if v6 {
             (14 + 8, 14 + 40)
         } else {
             (14 + 12, 14 + 20)
         };
+        // The low half of the source address varies (the high half is the
+        // client network's: 0.x.y.z would be a martian source).
+        let orig_hi = u16::from_be_bytes([f[src_off + 2], f[src_off + 3]]);
         let mut buf = vec![0u8; 2048];
         let mut out = vec![0u8; 2048];
         for j in 0..n {
@@ -42,7 +44,7 @@ fn main() {
             buf[HEAD + port_off..HEAD + port_off + 2]
                 .copy_from_slice(&(1024 + (j % 60_000) as u16).to_be_bytes());
             let hi = (j / 60_000) as u16 + 1;
-            buf[HEAD + src_off..HEAD + src_off + 2].copy_from_slice(&hi.to_be_bytes());
+            buf[HEAD + src_off + 2..HEAD + src_off + 4].copy_from_slice(&hi.to_be_bytes());
             if !v6 {
                 // The director verifies the IPv4 header checksum (RFC 1624 update).
                 let c = u16::from_be_bytes([buf[HEAD + 24], buf[HEAD + 25]]);

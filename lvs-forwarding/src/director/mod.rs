@@ -398,12 +398,8 @@ impl Director {
                 &parsed
             }
         };
-        let f = match res {
-            Ok(f) => f,
-            Err(ParseError::HopByHopNotFirst) => {
-                return Verdict::Drop(DropReason::MisplacedHopByHop);
-            }
-            Err(_) => return Verdict::Drop(DropReason::Malformed),
+        let Ok(f) = res else {
+            return Verdict::Drop(parse_drop(res));
         };
         if f.dst_mac != our_mac && !f.dst_mac.is_multicast() {
             return Verdict::ToHost;
@@ -427,7 +423,8 @@ impl Director {
         ip: &IpInfo,
         out: &mut [u8],
     ) -> Verdict {
-        if ip.src.is_ipv4()
+        if ip.header_len > ipv4::MIN_HEADER_LEN
+            && ip.src.is_ipv4()
             && let Some(r) = self.ipv4_header_check(buf, start, f, ip)
         {
             return Verdict::Drop(r);
@@ -439,7 +436,7 @@ impl Director {
     }
 
     /// What `ip_rcv` checks of an IPv4 header beyond what the parser did
-    /// (version, IHL, total length against the frame): its checksum, then its
+    /// (version, IHL, total length against the frame, header checksum): its
     /// options (source routes). `None`: valid.
     #[inline(always)]
     fn ipv4_header_check(
@@ -449,21 +446,15 @@ impl Director {
         f: &Frame,
         ip: &IpInfo,
     ) -> Option<DropReason> {
-        let l3 = start + f.l3_offset;
-        let Some(h) = buf.get(l3..l3 + ip.header_len) else {
-            return Some(DropReason::Malformed);
-        };
-        if !ipv4::header_checksum_ok(h) {
-            return Some(DropReason::BadIpChecksum);
-        }
         if ip.header_len > ipv4::MIN_HEADER_LEN {
-            return self.ipv4_options_check(h);
+            let l3 = start + f.l3_offset;
+            return self.ipv4_options_check(buf.get(l3..l3 + ip.header_len).unwrap_or(&[]));
         }
         None
     }
 
     /// The options part of [`Director::ipv4_header_check`], out of line:
-    /// options are rare.
+    /// options are rare. `h`: the whole header.
     #[cold]
     #[inline(never)]
     fn ipv4_options_check(&self, h: &[u8]) -> Option<DropReason> {
@@ -481,13 +472,21 @@ impl Director {
     /// from `ip.src` to `ip.dst`. `None`: not a martian.
     #[inline(always)]
     pub(super) fn martian(&mut self, ip: &IpInfo) -> Option<DropReason> {
-        if let Some(r) = martian::class_check(&ip.src, &self.cfg.martians) {
+        self.martian_addrs(ip.src, ip.dst)
+    }
+
+    /// [`Director::martian`] on copies of the addresses: out of line, and
+    /// given no reference into the parsed frame (which made the compiler
+    /// copy the whole frame on every packet).
+    #[inline(never)]
+    fn martian_addrs(&mut self, src: IpAddr, dst: IpAddr) -> Option<DropReason> {
+        if let Some(r) = martian::class_check(&src, &self.cfg.martians) {
             return Some(r);
         }
         if self.sources.is_stale() {
             self.sources.rebuild(&self.cfg.links, &self.balancer);
         }
-        self.sources.check(&ip.src, &ip.dst, &self.cfg.martians)
+        self.sources.check(&src, &dst, &self.cfg.martians)
     }
 
     /// [`Director::ip`] for a frame with offload state: checked against the
@@ -576,6 +575,17 @@ impl Director {
             Err(Miss::TableFull) => Verdict::Drop(DropReason::TableFull),
             Err(_) => Verdict::Drop(DropReason::Unforwardable),
         }
+    }
+}
+
+/// The drop reason of a frame that did not parse.
+#[cold]
+#[inline(never)]
+fn parse_drop(res: &Result<Frame, ParseError>) -> DropReason {
+    match res {
+        Err(ParseError::HopByHopNotFirst) => DropReason::MisplacedHopByHop,
+        Err(ParseError::BadHeaderChecksum) => DropReason::BadIpChecksum,
+        _ => DropReason::Malformed,
     }
 }
 

@@ -49,13 +49,26 @@ pub const OPT_SSRR: u8 = 137;
 /// whose one's complement sum is `0xffff` is valid.
 #[inline]
 pub fn header_checksum_ok(h: &[u8]) -> bool {
-    let mut acc: u64 = 0;
-    let mut words = h.chunks_exact(4);
-    for w in &mut words {
-        acc += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
-    }
-    if !words.remainder().is_empty() || h.len() < MIN_HEADER_LEN {
+    let Some(fixed) = h.first_chunk::<MIN_HEADER_LEN>() else {
         return false;
+    };
+    let w = |i: usize| {
+        u64::from(u32::from_be_bytes([
+            fixed[i],
+            fixed[i + 1],
+            fixed[i + 2],
+            fixed[i + 3],
+        ]))
+    };
+    let mut acc = w(0) + w(4) + w(8) + w(12) + w(16);
+    if h.len() > MIN_HEADER_LEN {
+        let opts = &h[MIN_HEADER_LEN..];
+        if !opts.len().is_multiple_of(4) {
+            return false;
+        }
+        for o in opts.chunks_exact(4) {
+            acc += u64::from(u32::from_be_bytes([o[0], o[1], o[2], o[3]]));
+        }
     }
     super::checksum::fold(acc) == 0xffff
 }
