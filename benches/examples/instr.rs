@@ -26,21 +26,31 @@ fn main() {
     if mode == "syn" {
         let (mut d, vip) = director("nat", conns, v6);
         // One template SYN; each packet gets a fresh source port and
-        // address patched in (checksums are not checked by the director).
+        // address patched in (the IPv4 header checksum follows; L4 checksums
+        // are not checked on the forwarding path).
         let f = tcp_frame(client(conns + 1, v6), vip, 0x02, 0);
         let (src_off, port_off) = if v6 {
             (14 + 8, 14 + 40)
         } else {
             (14 + 12, 14 + 20)
         };
+        // The low half of the source address varies (the high half is the
+        // client network's: 0.x.y.z would be a martian source).
+        let orig_hi = u16::from_be_bytes([f[src_off + 2], f[src_off + 3]]);
         let mut buf = vec![0u8; 2048];
         let mut out = vec![0u8; 2048];
         for j in 0..n {
             buf[HEAD..HEAD + f.len()].copy_from_slice(&f);
             buf[HEAD + port_off..HEAD + port_off + 2]
                 .copy_from_slice(&(1024 + (j % 60_000) as u16).to_be_bytes());
-            buf[HEAD + src_off..HEAD + src_off + 2]
-                .copy_from_slice(&((j / 60_000) as u16 + 1).to_be_bytes());
+            let hi = (j / 60_000) as u16 + 1;
+            buf[HEAD + src_off + 2..HEAD + src_off + 4].copy_from_slice(&hi.to_be_bytes());
+            if !v6 {
+                // The director verifies the IPv4 header checksum (RFC 1624 update).
+                let c = u16::from_be_bytes([buf[HEAD + 24], buf[HEAD + 25]]);
+                let c = lvs_forwarding::wire::checksum::update16(c, orig_hi, hi);
+                buf[HEAD + 24..HEAD + 26].copy_from_slice(&c.to_be_bytes());
+            }
             black_box(d.process(Instant::ZERO, 0, &mut buf, HEAD, f.len(), &mut out));
         }
         return;

@@ -623,15 +623,18 @@ const MAX_STEPS: usize = 64;
 /// `dt³` ms before the frame. `ctl` bits: 0 calls `on_timeout` first; 1 drains
 /// `poll_transmit` after; 2 gives `process` a short output buffer (`dt` bytes); 3 means a
 /// 10-byte `virtio_net_hdr` follows `len` (before the frame) and the frame goes through
-/// `process_offload` with it (an invalid header: `Offload::NONE`); 6..7 pick the link (0, 0,
-/// 1, or 2 which does not exist).
+/// `process_offload` with it (an invalid header: `Offload::NONE`); 4 fixes up the IPv4 header
+/// checksum before processing (so that mutated frames still reach the paths past the header
+/// check); 6..7 pick the link (0, 0, 1, or 2 which does not exist).
 ///
 /// Invariants: never panics; the connection count stays within the table capacities; a
 /// frame that `parse_frame` rejects leaves the connection count unchanged; every frame the
 /// director forwards, replies or transmits lies in its buffer and parses; a forwarded
 /// offload's checksum field lies in the frame, and a super-frame marked for software GSO
 /// segments into frames that parse; the neighbour cache stays within its capacity and its
-/// permanent entries (the real servers) never change, whatever ARP/NDP arrives.
+/// permanent entries (the real servers) never change, whatever ARP/NDP arrives; no frame
+/// with a bad IPv4 header checksum or a martian source address (unspecified, loopback,
+/// multicast, broadcast, class E; `::`, `::1`, multicast) ever creates a connection.
 pub fn director(data: &[u8]) {
     let mut d = Director::from_rules(director_config(), &director_rules())
         .expect("the director rules load");
@@ -661,7 +664,12 @@ pub fn director(data: &[u8]) {
         };
         let out_len = if ctl & 4 != 0 { dt as usize } else { out.len() };
         buf[DIRECTOR_HEADROOM..DIRECTOR_HEADROOM + frame.len()].copy_from_slice(frame);
+        if ctl & 16 != 0 {
+            fix_ipv4_header_checksum(&mut buf[DIRECTOR_HEADROOM..DIRECTOR_HEADROOM + frame.len()]);
+        }
+        let frame = &buf[DIRECTOR_HEADROOM..DIRECTOR_HEADROOM + frame.len()].to_vec();
         let parses = parse_frame(frame).is_ok();
+        let hostile = hostile_input(frame);
         let count = d.balancer().conn_count();
         let mut offload = vnet
             .and_then(|h| Offload::from_virtio(&h).ok())
@@ -687,6 +695,13 @@ pub fn director(data: &[u8]) {
             )
         };
         check_counts(&d, cap);
+        if let Some(why) = hostile {
+            assert_eq!(
+                d.balancer().conn_count(),
+                count,
+                "a frame with {why} created a connection"
+            );
+        }
         if !parses {
             assert_eq!(
                 d.balancer().conn_count(),
@@ -722,6 +737,47 @@ pub fn director(data: &[u8]) {
     d.on_timeout(Instant::from_millis(now.as_millis() + 3_600_000));
     check_counts(&d, cap);
     drain(&mut d, &mut out);
+}
+
+/// The IPv4 header of an Ethernet frame (untagged or with VLAN tags), by the harness's own
+/// reading: its offset, if the frame is IPv4.
+fn ipv4_l3(frame: &[u8]) -> Option<usize> {
+    let f = parse_frame(frame).ok()?;
+    let ip = f.ip()?;
+    ip.src.is_ipv4().then_some(f.l3_offset)
+}
+
+/// Recomputes the IPv4 header checksum of `frame`, if it is IPv4 with a whole header.
+fn fix_ipv4_header_checksum(frame: &mut [u8]) {
+    let Some(l3) = ipv4_l3(frame) else {
+        return;
+    };
+    let hlen = usize::from(frame[l3] & 0x0f) * 4;
+    let Some(h) = frame.get_mut(l3..l3 + hlen) else {
+        return;
+    };
+    h[10] = 0;
+    h[11] = 0;
+    let c = !check::ones(h, 0);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
+/// Why the director must not create a connection from `frame`, by the harness's own
+/// reading: a bad IPv4 header checksum or a source no client can have.
+fn hostile_input(frame: &[u8]) -> Option<&'static str> {
+    let f = parse_frame(frame).ok()?;
+    let ip = f.ip()?;
+    if ip.src.is_ipv4() && !ipv4_header_ok(frame, f.l3_offset) {
+        return Some("a bad IPv4 header checksum");
+    }
+    let martian = match ip.src {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            o[0] == 0 || o[0] == 127 || o[0] >= 224
+        }
+        IpAddr::V6(a) => a.is_unspecified() || a.is_loopback() || a.is_multicast(),
+    };
+    martian.then_some("a martian source")
 }
 
 /// A forwarded frame's offload state is consistent with its bytes.
@@ -873,7 +929,11 @@ pub fn rules(data: &[u8]) {
             assert_eq!(again, c, "rules do not round-trip");
         }
         Err(e) => {
-            assert!(e.line >= 1 && e.line <= text.lines().count().max(1), "line {}", e.line);
+            assert!(
+                e.line >= 1 && e.line <= text.lines().count().max(1),
+                "line {}",
+                e.line
+            );
             let _ = e.to_string();
         }
     }

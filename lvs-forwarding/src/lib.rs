@@ -64,8 +64,8 @@ pub mod wire;
 pub mod xform;
 
 pub use director::{
-    BatchItem, Director, DirectorConfig, DropCounters, DropReason, IpCidr, Link, NetworkError,
-    ReloadError, ReloadSummary, RouteEntry, Verdict,
+    BatchItem, Director, DirectorConfig, DropCounters, DropReason, IcmpLimits, IpCidr, Link,
+    MartianChecks, NetworkError, ReloadError, ReloadSummary, RouteEntry, Verdict,
 };
 pub use offload::{Encap, Offload};
 pub use wire::MacAddr;

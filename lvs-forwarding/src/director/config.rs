@@ -185,6 +185,157 @@ pub struct DirectorConfig {
     pub seed: u64,
     /// Most entries expired per `on_timeout` call.
     pub expire_budget: usize,
+    /// Input filtering of sources that can never be a client (see the `martian` module);
+    /// all checks on by default, each can be switched off.
+    pub martians: MartianChecks,
+    /// Limits on the ICMP messages and resets the director generates (see the `ratelimit`
+    /// module); the kernel's defaults.
+    pub icmp_limits: IcmpLimits,
+    /// Answer ICMP / ICMPv6 echo requests to a VIP with an echo reply, as the host would
+    /// with the VIP as a local address. Off: echo requests to a VIP go to the host stack
+    /// ([`Verdict::ToHost`](super::Verdict::ToHost)), as before. Default on.
+    pub vip_echo: bool,
+    /// Answer a TCP segment to a VIP port with no service with a reset (Linux
+    /// `tcp_v4_send_reset`). Off: such segments go to the host stack, as before. Default on.
+    pub vip_reset: bool,
+    /// Answer a UDP datagram to a VIP port with no service with an ICMP port unreachable
+    /// (Linux `__udp4_lib_rcv`). Off: such datagrams go to the host stack, as before.
+    /// Default on.
+    pub vip_port_unreachable: bool,
+}
+
+/// Which martian-source checks the director applies to the frames it acts on (VIP traffic,
+/// NAT replies, ICMP errors about connections). Every field is one check with its own
+/// [`DropReason`](super::DropReason); `true` drops. [`MartianChecks::ALL`] is the default.
+///
+/// Why an operator would switch one off: `class_e` on a network that really uses
+/// 240.0.0.0/4 (Linux accepts it as unicast); `real_server_source` when a real server of a
+/// VIP must also reach that same VIP through the director as a client (hairpin through a
+/// director in DR/TUN mode, where the real server has its own address on another path);
+/// `source_route` where the host sets `accept_source_route`. The address-class checks
+/// (`unspecified`, `loopback`, `multicast`, `broadcast`) and `own_address` / `vip_source`
+/// match what the kernel's input path always drops; switching them off is for tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MartianChecks {
+    /// Source in 0.0.0.0/8 or `::` (Linux `ip_route_input_slow`: `ipv4_is_zeronet`).
+    pub unspecified: bool,
+    /// Source in 127.0.0.0/8 or `::1` (`ipv4_is_loopback` without `route_localnet`).
+    pub loopback: bool,
+    /// Multicast source (224.0.0.0/4, ff00::/8; `ipv4_is_multicast`, `ip6_rcv_core`).
+    pub multicast: bool,
+    /// Source 255.255.255.255 (`ipv4_is_lbcast`).
+    pub broadcast: bool,
+    /// Source in 240.0.0.0/4 other than the broadcast address (reserved, RFC 1112 §4 /
+    /// RFC 6890); Linux accepts these, hence a check of its own.
+    pub class_e: bool,
+    /// IPv4-mapped IPv6 source `::ffff:0:0/96` (RFC 4291 §2.5.5.2; `ip6_rcv_core` drops).
+    pub v4_mapped: bool,
+    /// Source is one of the director's own addresses (`fib_validate_source`: a local
+    /// address as source is a martian).
+    pub own_address: bool,
+    /// Source is a VIP (a local address on an IPVS host).
+    pub vip_source: bool,
+    /// Source is a real server of a service on the packet's destination VIP: a real
+    /// server's own address arriving as a client of the service it serves.
+    pub real_server_source: bool,
+    /// IPv4 loose or strict source-route option (Linux drops them unless
+    /// `accept_source_route`).
+    pub source_route: bool,
+}
+
+impl MartianChecks {
+    /// Every check on (the default).
+    pub const ALL: MartianChecks = MartianChecks {
+        unspecified: true,
+        loopback: true,
+        multicast: true,
+        broadcast: true,
+        class_e: true,
+        v4_mapped: true,
+        own_address: true,
+        vip_source: true,
+        real_server_source: true,
+        source_route: true,
+    };
+    /// Every check off (the director before these checks existed).
+    pub const NONE: MartianChecks = MartianChecks {
+        unspecified: false,
+        loopback: false,
+        multicast: false,
+        broadcast: false,
+        class_e: false,
+        v4_mapped: false,
+        own_address: false,
+        vip_source: false,
+        real_server_source: false,
+        source_route: false,
+    };
+}
+
+impl Default for MartianChecks {
+    fn default() -> Self {
+        MartianChecks::ALL
+    }
+}
+
+/// Linux `net.ipv4.icmp_ratelimit` / `net.ipv6.icmp.ratelimit` default: 1000 ms of tokens
+/// per message to one destination (Documentation/networking/ip-sysctl.rst).
+pub const ICMP_RATELIMIT_MS: u32 = 1000;
+/// Linux `net.ipv4.icmp_msgs_per_sec` default: 1000 messages per second host-wide
+/// (ip-sysctl.rst, `icmp_global_allow`).
+pub const ICMP_MSGS_PER_SEC: u32 = 1000;
+/// Linux `net.ipv4.icmp_msgs_burst` default: 50 messages (ip-sysctl.rst).
+pub const ICMP_MSGS_BURST: u32 = 50;
+
+/// Token buckets for the messages the director originates, modelled on Linux's
+/// `icmp_global_allow` (host-wide) and `inet_peer_xrlim_allow` (per destination). `0`
+/// disables the limit it names. What each message goes through:
+///
+/// - ICMP errors (port unreachable, time exceeded): both limits, as in the kernel's default
+///   `icmp_ratemask` (6168: dest-unreachable, source-quench, time-exceeded, parameter
+///   problem) and `net.ipv6.icmp.ratemask` (0-1,3-127).
+/// - Fragmentation needed / Packet Too Big: the kernel exempts them ("don't limit PMTU
+///   discovery"); here they go through both limits when `limit_pmtu` (default on: the
+///   director sends them about packets from sources it cannot verify, which is the
+///   reflection the limits exist for; a real client still gets the per-destination burst).
+/// - Echo replies: not limited by default, as the kernel's ratemask excludes type 0 and
+///   ICMPv6 informational messages; `limit_echo` puts them through the global bucket.
+/// - TCP resets from a VIP port with no service: both limits when `limit_reset` (default
+///   on; Linux does not limit resets, but a director on the edge reflecting them at line
+///   rate toward spoofed sources is the same problem).
+///
+/// Suppressed messages are counted as [`DropReason::IcmpRateLimited`] or
+/// [`DropReason::ResetRateLimited`](super::DropReason::ResetRateLimited).
+///
+/// [`DropReason::IcmpRateLimited`]: super::DropReason::IcmpRateLimited
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IcmpLimits {
+    /// Milliseconds of tokens one message to a destination costs; a destination may bank
+    /// six of them (Linux `XRLIM_BURST_FACTOR`). 0: no per-destination limit.
+    pub per_dest_ms: u32,
+    /// Host-wide messages per second. 0: no global limit.
+    pub msgs_per_sec: u32,
+    /// Host-wide burst (bucket size).
+    pub burst: u32,
+    /// Put frag-needed / Packet Too Big through the limits.
+    pub limit_pmtu: bool,
+    /// Put echo replies through the global bucket.
+    pub limit_echo: bool,
+    /// Put TCP resets through the limits.
+    pub limit_reset: bool,
+}
+
+impl Default for IcmpLimits {
+    fn default() -> Self {
+        IcmpLimits {
+            per_dest_ms: ICMP_RATELIMIT_MS,
+            msgs_per_sec: ICMP_MSGS_PER_SEC,
+            burst: ICMP_MSGS_BURST,
+            limit_pmtu: true,
+            limit_echo: false,
+            limit_reset: true,
+        }
+    }
 }
 
 impl DirectorConfig {
@@ -207,6 +358,11 @@ impl DirectorConfig {
             hold_frame_size: 2048,
             seed: 0x5eed_1b50_f1f0,
             expire_budget: 4096,
+            martians: MartianChecks::ALL,
+            icmp_limits: IcmpLimits::default(),
+            vip_echo: true,
+            vip_reset: true,
+            vip_port_unreachable: true,
         }
     }
 }

@@ -10,6 +10,7 @@ use core::net::IpAddr;
 use lvs_core::balancer::{Method, Target};
 use lvs_core::{Instant, TunnelType};
 
+use super::ratelimit::Class;
 use super::{Director, DropReason, Verdict};
 use crate::gso;
 use crate::neigh::Lookup;
@@ -119,10 +120,7 @@ impl Director {
                 return match icmp_frag_needed(frame, f, our, ip.dst, mtu, out) {
                     Ok(n) => {
                         self.drops.count(DropReason::TooBig);
-                        Verdict::Reply {
-                            link: in_link,
-                            len: n,
-                        }
+                        self.limited_reply(now, ip.src, Class::Pmtu, in_link, n)
                     }
                     Err(_) => Verdict::Drop(DropReason::TooBig),
                 };

@@ -1,6 +1,14 @@
-//! ICMP on the packet path: neighbour discovery messages, errors about
-//! connections (rewritten for NAT as IPVS's `ip_vs_nat_icmp`, relayed for DR
-//! and TUN), and the time-exceeded answer when a transform finds TTL 1.
+//! ICMP on the packet path: neighbour discovery messages, echo requests to a
+//! VIP (answered in `host.rs`), errors about connections (rewritten for NAT as
+//! IPVS's `ip_vs_nat_icmp`, relayed for DR and TUN), and the time-exceeded
+//! answer when a transform finds TTL 1 (rate-limited, `ratelimit.rs`).
+//!
+//! Everything but neighbour discovery passes the martian-source checks first
+//! (NDP may come from `::`). An error the director acts on has its checksum
+//! verified first, as the kernel's `icmp_rcv` / `icmpv6_rcv` do, unless the
+//! frame's offload says the checksum is partial or already validated; a bad
+//! one is dropped as [`DropReason::BadIcmpChecksum`]. A fragmented error
+//! cannot be verified and is not acted on.
 //!
 //! Neighbour discovery is validated before anything is learned or answered
 //! ([`NdpInfo::validate`]: hop limit 255, checksum, code, length, target and
@@ -18,6 +26,7 @@ use core::net::{IpAddr, SocketAddr};
 use lvs_core::balancer::Method;
 use lvs_core::{Instant, Protocol};
 
+use super::ratelimit::Class;
 use super::{Director, DropReason, Verdict};
 use crate::wire::{Frame, IpInfo, NdpInfo, icmp};
 use crate::xform::{
@@ -43,12 +52,37 @@ impl Director {
         if let Some(n) = f.ndp().copied() {
             return self.ndp(now, link, frame, f, ip, &n, out);
         }
+        // Neighbour discovery may come from `::` (duplicate address
+        // detection); everything else from a martian source is dropped.
+        if let Some(r) = self.martian(ip) {
+            return Verdict::Drop(r);
+        }
+        if let Some(i) = f.icmp()
+            && i.ty == echo_request(ip)
+        {
+            if self.balancer.services().is_vip(ip.dst) {
+                return self.vip_echo(now, link, frame, f, ip, out);
+            }
+            return Verdict::ToHost;
+        }
         let Some(e) = f.embedded().copied() else {
             return Verdict::ToHost;
         };
         let (Some(proto), Some((esp, edp))) = (Protocol::from_number(e.protocol), e.ports) else {
             return Verdict::ToHost;
         };
+        // An error the director may act on: verified first, as `icmp_rcv`
+        // does. A fragment cannot be (its checksum covers the whole message).
+        if ip.is_fragment {
+            return if self.balancer.services().is_vip(ip.dst) {
+                Verdict::Drop(DropReason::Unforwardable)
+            } else {
+                Verdict::ToHost
+            };
+        }
+        if !self.icmp_checksum_ok(frame, f, ip) {
+            return Verdict::Drop(DropReason::BadIcmpChecksum);
+        }
         // From the client side, about one of our replies (VIP -> client).
         let client = SocketAddr::new(e.dst, edp);
         let vip = SocketAddr::new(e.src, esp);
@@ -180,9 +214,19 @@ impl Director {
         match icmp_time_exceeded(frame, f, l.mac, our_ip.addr, out) {
             Ok(n) => {
                 self.drops.count(DropReason::TtlExpired);
-                Verdict::Reply { link, len: n }
+                let to = f.ip().map_or(our_ip.addr, |i| i.src);
+                self.limited_reply(self.now, to, Class::Error, link, n)
             }
             Err(_) => Verdict::Drop(DropReason::TtlExpired),
         }
+    }
+}
+
+/// The echo-request type of `ip`'s ICMP family.
+fn echo_request(ip: &IpInfo) -> u8 {
+    if ip.src.is_ipv4() {
+        icmp::V4_ECHO_REQUEST
+    } else {
+        icmp::V6_ECHO_REQUEST
     }
 }

@@ -26,15 +26,22 @@
 
 mod config;
 mod forward;
+mod host;
 mod icmp_in;
+mod martian;
 mod neighbors;
 mod network;
+mod ratelimit;
 mod reload;
 mod route;
 mod verdict;
 
-pub use config::{AddrParseError, DirectorConfig, IpCidr, Link, RouteEntry};
+pub use config::{
+    AddrParseError, DirectorConfig, ICMP_MSGS_BURST, ICMP_MSGS_PER_SEC, ICMP_RATELIMIT_MS,
+    IcmpLimits, IpCidr, Link, MartianChecks, RouteEntry,
+};
 pub use network::NetworkError;
+pub use ratelimit::{GLOBAL_REFILL_MIN_MS, PEER_SLOTS, XRLIM_BURST_FACTOR};
 pub use reload::{DIRECTOR_CAPABILITIES, ReloadError, ReloadSummary};
 pub use verdict::{DropCounters, DropReason, Verdict};
 
@@ -48,7 +55,7 @@ use lvs_core::{Instant, Protocol};
 
 use crate::neigh::{HoldQueue, NeighborCache};
 use crate::offload::Offload;
-use crate::wire::{Frame, IpInfo, L3, L4, ParseError, parse_frame};
+use crate::wire::{Frame, IpInfo, L3, L4, ParseError, ipv4, parse_frame};
 
 use crate::wire::MacAddr;
 use crate::xform::{icmp_port_unreachable, nat_reply, nat_reply_partial};
@@ -100,6 +107,13 @@ pub struct Director {
     /// `process_offload`'s argument and back out, so that it is not one more
     /// argument through every function of the per-packet path.
     offload: Offload,
+    /// The time of the frame being processed (for the rate limits of the
+    /// replies generated deep in the path), set with `offload`.
+    now: Instant,
+    /// Rate limits of generated ICMP messages and resets.
+    limiter: ratelimit::RateLimiter,
+    /// Sources that are the director itself, a VIP or a real server.
+    sources: martian::SourceFilter,
 }
 
 impl core::fmt::Debug for Director {
@@ -137,6 +151,9 @@ impl Director {
             routes: Routes::new(&cfg.links, &cfg.routes, cfg.gateway_v4, cfg.gateway_v6),
             learned: Deque::new(),
             offload: Offload::NONE,
+            now: Instant::ZERO,
+            limiter: ratelimit::RateLimiter::new(cfg.icmp_limits, cfg.seed.rotate_left(29)),
+            sources: martian::SourceFilter::new(),
             cfg,
         }
     }
@@ -153,8 +170,11 @@ impl Director {
         &self.balancer
     }
 
-    /// Mutable balancer, for configuration by API (weights, services).
+    /// Mutable balancer, for configuration by API (weights, services). The
+    /// martian filter's table of VIPs and real servers is rebuilt on the next
+    /// frame (one allocation, after a configuration change only).
     pub fn balancer_mut(&mut self) -> &mut Balancer {
+        self.sources.invalidate();
         &mut self.balancer
     }
 
@@ -328,6 +348,7 @@ impl Director {
         pre: Option<Option<&Result<Frame, ParseError>>>,
     ) -> Verdict {
         self.drops.frames_in += 1;
+        self.now = now;
         let v = self.process_inner(now, link, buf, start, len, out, pre);
         match v {
             Verdict::Forward { .. } => self.drops.forwarded += 1,
@@ -378,7 +399,7 @@ impl Director {
             }
         };
         let Ok(f) = res else {
-            return Verdict::Drop(DropReason::Malformed);
+            return Verdict::Drop(parse_drop(res));
         };
         if f.dst_mac != our_mac && !f.dst_mac.is_multicast() {
             return Verdict::ToHost;
@@ -402,10 +423,70 @@ impl Director {
         ip: &IpInfo,
         out: &mut [u8],
     ) -> Verdict {
+        if ip.header_len > ipv4::MIN_HEADER_LEN
+            && ip.src.is_ipv4()
+            && let Some(r) = self.ipv4_header_check(buf, start, f, ip)
+        {
+            return Verdict::Drop(r);
+        }
         if !self.offload.is_none() {
             return self.ip_offload(now, link, buf, start, len, f, ip, out);
         }
         self.ip_checked(now, link, buf, start, len, f, ip, out)
+    }
+
+    /// What `ip_rcv` checks of an IPv4 header beyond what the parser did
+    /// (version, IHL, total length against the frame, header checksum): its
+    /// options (source routes). `None`: valid.
+    #[inline(always)]
+    fn ipv4_header_check(
+        &self,
+        buf: &[u8],
+        start: usize,
+        f: &Frame,
+        ip: &IpInfo,
+    ) -> Option<DropReason> {
+        if ip.header_len > ipv4::MIN_HEADER_LEN {
+            let l3 = start + f.l3_offset;
+            return self.ipv4_options_check(buf.get(l3..l3 + ip.header_len).unwrap_or(&[]));
+        }
+        None
+    }
+
+    /// The options part of [`Director::ipv4_header_check`], out of line:
+    /// options are rare. `h`: the whole header.
+    #[cold]
+    #[inline(never)]
+    fn ipv4_options_check(&self, h: &[u8]) -> Option<DropReason> {
+        match ipv4::scan_options(h.get(ipv4::MIN_HEADER_LEN..).unwrap_or(&[])) {
+            ipv4::OptionsVerdict::Plain => None,
+            ipv4::OptionsVerdict::SourceRoute if self.cfg.martians.source_route => {
+                Some(DropReason::SourceRoute)
+            }
+            ipv4::OptionsVerdict::SourceRoute => None,
+            _ => Some(DropReason::Malformed),
+        }
+    }
+
+    /// The martian-source checks (see the `martian` module) for a packet
+    /// from `ip.src` to `ip.dst`. `None`: not a martian.
+    #[inline(always)]
+    pub(super) fn martian(&mut self, ip: &IpInfo) -> Option<DropReason> {
+        self.martian_addrs(ip.src, ip.dst)
+    }
+
+    /// [`Director::martian`] on copies of the addresses: out of line, and
+    /// given no reference into the parsed frame (which made the compiler
+    /// copy the whole frame on every packet).
+    #[inline(never)]
+    fn martian_addrs(&mut self, src: IpAddr, dst: IpAddr) -> Option<DropReason> {
+        if let Some(r) = martian::class_check(&src, &self.cfg.martians) {
+            return Some(r);
+        }
+        if self.sources.is_stale() {
+            self.sources.rebuild(&self.cfg.links, &self.balancer);
+        }
+        self.sources.check(&src, &dst, &self.cfg.martians)
     }
 
     /// [`Director::ip`] for a frame with offload state: checked against the
@@ -456,10 +537,17 @@ impl Director {
                 None => return Verdict::ToHost,
             },
         };
+        if let Some(r) = self.martian(ip) {
+            return Verdict::Drop(r);
+        }
         match self.balancer.process_in(now, &info) {
             Ok(t) => self.transmit(now, buf, start, len, f, ip, &t, out, link),
             Err(Miss::NotVirtual) => {
                 let Some(r) = self.balancer.process_out(now, &info) else {
+                    if self.balancer.services().is_vip(ip.dst) {
+                        let frame = buf.get(start..start + len).unwrap_or(&[]);
+                        return self.vip_no_service(now, link, frame, f, ip, out);
+                    }
                     return Verdict::ToHost;
                 };
                 let Some(frame) = buf.get_mut(start..start + len) else {
@@ -478,7 +566,7 @@ impl Director {
             Err(Miss::NoDestination) => {
                 let frame = &buf[start..start + len];
                 match icmp_port_unreachable(frame, f, self.cfg.links[link].mac, out) {
-                    Ok(n) => Verdict::Reply { link, len: n },
+                    Ok(n) => self.limited_reply(now, ip.src, ratelimit::Class::Error, link, n),
                     Err(_) => Verdict::Drop(DropReason::NoDestination),
                 }
             }
@@ -487,6 +575,17 @@ impl Director {
             Err(Miss::TableFull) => Verdict::Drop(DropReason::TableFull),
             Err(_) => Verdict::Drop(DropReason::Unforwardable),
         }
+    }
+}
+
+/// The drop reason of a frame that did not parse.
+#[cold]
+#[inline(never)]
+fn parse_drop(res: &Result<Frame, ParseError>) -> DropReason {
+    match res {
+        Err(ParseError::HopByHopNotFirst) => DropReason::MisplacedHopByHop,
+        Err(ParseError::BadHeaderChecksum) => DropReason::BadIpChecksum,
+        _ => DropReason::Malformed,
     }
 }
 

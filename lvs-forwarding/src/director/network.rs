@@ -100,6 +100,7 @@ impl Director {
         self.routes = Routes::new(&links, &routes, self.cfg.gateway_v4, self.cfg.gateway_v6);
         self.cfg.links = links;
         self.cfg.routes = routes;
+        self.sources.invalidate();
         Ok(())
     }
 

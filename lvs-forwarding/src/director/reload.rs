@@ -122,6 +122,7 @@ impl Director {
             }
         }
         let mut sum = ReloadSummary::default();
+        self.sources.invalidate();
         let b = &mut self.balancer;
 
         // Services that are gone.

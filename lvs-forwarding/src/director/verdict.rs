@@ -68,11 +68,45 @@ pub enum DropReason {
     /// §7.1 validation (hop limit, checksum, code, length, target,
     /// destination; see [`crate::wire::icmp::NdpError`]).
     BadNdp,
+    /// An IPv4 header whose checksum does not verify (the kernel's `ip_rcv` drops it).
+    BadIpChecksum,
+    /// An ICMP/ICMPv6 message the director would act on (an error about a connection, an
+    /// echo request to a VIP) whose checksum does not verify (`icmp_rcv` drops it).
+    BadIcmpChecksum,
+    /// A TCP/UDP segment to a VIP port with no service whose checksum does not verify: no
+    /// reset or port unreachable is sent (the kernel drops it before looking for a socket).
+    BadL4Checksum,
+    /// Martian source: unspecified (0.0.0.0/8, `::`).
+    MartianUnspecified,
+    /// Martian source: loopback (127.0.0.0/8, `::1`).
+    MartianLoopback,
+    /// Martian source: multicast.
+    MartianMulticast,
+    /// Martian source: the limited broadcast address 255.255.255.255.
+    MartianBroadcast,
+    /// Martian source: reserved class E (240.0.0.0/4).
+    MartianClassE,
+    /// Martian source: IPv4-mapped IPv6 address.
+    MartianV4Mapped,
+    /// Martian source: one of the director's own addresses.
+    MartianOwnAddress,
+    /// Martian source: a VIP.
+    MartianVip,
+    /// Martian source: a real server of the destination VIP, arriving as a client.
+    MartianRealServer,
+    /// An IPv4 loose or strict source-route option.
+    SourceRoute,
+    /// An IPv6 hop-by-hop options header not right after the fixed header (RFC 8200 §4.1).
+    MisplacedHopByHop,
+    /// An ICMP message the director would have sent was suppressed by the rate limits.
+    IcmpRateLimited,
+    /// A TCP reset the director would have sent was suppressed by the rate limits.
+    ResetRateLimited,
 }
 
 impl DropReason {
     /// All reasons, in counter order.
-    pub const ALL: [DropReason; 15] = [
+    pub const ALL: [DropReason; 31] = [
         DropReason::Malformed,
         DropReason::NotScheduled,
         DropReason::NoDestination,
@@ -88,6 +122,22 @@ impl DropReason {
         DropReason::IcmpNoConnection,
         DropReason::BadArp,
         DropReason::BadNdp,
+        DropReason::BadIpChecksum,
+        DropReason::BadIcmpChecksum,
+        DropReason::BadL4Checksum,
+        DropReason::MartianUnspecified,
+        DropReason::MartianLoopback,
+        DropReason::MartianMulticast,
+        DropReason::MartianBroadcast,
+        DropReason::MartianClassE,
+        DropReason::MartianV4Mapped,
+        DropReason::MartianOwnAddress,
+        DropReason::MartianVip,
+        DropReason::MartianRealServer,
+        DropReason::SourceRoute,
+        DropReason::MisplacedHopByHop,
+        DropReason::IcmpRateLimited,
+        DropReason::ResetRateLimited,
     ];
 
     /// A short name for logs and stats.
@@ -108,6 +158,22 @@ impl DropReason {
             DropReason::IcmpNoConnection => "icmp_no_connection",
             DropReason::BadArp => "bad_arp",
             DropReason::BadNdp => "bad_ndp",
+            DropReason::BadIpChecksum => "bad_ip_checksum",
+            DropReason::BadIcmpChecksum => "bad_icmp_checksum",
+            DropReason::BadL4Checksum => "bad_l4_checksum",
+            DropReason::MartianUnspecified => "martian_unspecified",
+            DropReason::MartianLoopback => "martian_loopback",
+            DropReason::MartianMulticast => "martian_multicast",
+            DropReason::MartianBroadcast => "martian_broadcast",
+            DropReason::MartianClassE => "martian_class_e",
+            DropReason::MartianV4Mapped => "martian_v4_mapped",
+            DropReason::MartianOwnAddress => "martian_own_address",
+            DropReason::MartianVip => "martian_vip",
+            DropReason::MartianRealServer => "martian_real_server",
+            DropReason::SourceRoute => "source_route",
+            DropReason::MisplacedHopByHop => "misplaced_hop_by_hop",
+            DropReason::IcmpRateLimited => "icmp_rate_limited",
+            DropReason::ResetRateLimited => "reset_rate_limited",
         }
     }
 

@@ -2,7 +2,9 @@
 //!
 //! [`parse_frame`] walks Ethernet, VLAN tags, IPv4/IPv6 (with extension headers), TCP/UDP or
 //! ICMP and, for ICMP errors, the quoted packet, and returns a `Copy` [`Frame`] of offsets
-//! and key fields. Transformers in [`crate::xform`] take the same `Frame` so that the packet
+//! and key fields. It validates what the kernel's `ip_rcv` / `ip6_rcv` would: versions,
+//! lengths against the frame, the IPv4 header checksum (not that of a quoted header), and
+//! the place of an IPv6 hop-by-hop header. Transformers in [`crate::xform`] take the same `Frame` so that the packet
 //! is parsed once; they still check every offset against the buffer before using it.
 
 use super::arp::ArpInfo;
@@ -276,6 +278,11 @@ pub fn parse_frame(buf: &[u8]) -> Result<Frame, ParseError> {
 #[inline]
 fn parse_ipv4(pkt: &[u8], base: usize) -> Result<IpInfo, ParseError> {
     let h = Ipv4Header::parse(pkt)?;
+    // The header is in hand and in cache: verifying its checksum here costs a
+    // few adds (see `ipv4::header_checksum_ok`).
+    if !super::ipv4::header_checksum_ok(pkt.get(..h.header_len).unwrap_or(&[])) {
+        return Err(ParseError::BadHeaderChecksum);
+    }
     let total = usize::from(h.total_len);
     let seg = pkt.get(h.header_len..total).unwrap_or(&[]);
     let l4_offset = base + h.header_len;

@@ -75,6 +75,22 @@ pub const NDP_HOP_LIMIT: u8 = 255;
 /// IPv6 next-header number of ICMPv6 (RFC 4443 §1), for the checksum's pseudo-header.
 pub const ICMPV6_NEXT_HEADER: u8 = 58;
 
+/// Whether the ICMPv4 message `msg` (ICMP header to the end of the IP payload) has a valid
+/// checksum (RFC 792; the kernel's `icmp_rcv` drops it otherwise).
+pub fn v4_checksum_ok(msg: &[u8]) -> bool {
+    checksum::fold(checksum::sum(msg, 0)) == 0xffff
+}
+
+/// Whether the ICMPv6 message `msg` between `src` and `dst` has a valid checksum over the
+/// pseudo-header and the message (RFC 4443 §2.3; `icmpv6_rcv` drops it otherwise).
+pub fn v6_checksum_ok(src: Ipv6Addr, dst: Ipv6Addr, msg: &[u8]) -> bool {
+    let Ok(len) = u32::try_from(msg.len()) else {
+        return false;
+    };
+    let init = checksum::pseudo_v6(src, dst, ICMPV6_NEXT_HEADER, len);
+    checksum::fold(checksum::sum(msg, init)) == 0xffff
+}
+
 /// True if an ICMPv4 message of this type is an error carrying a quoted packet, the ones
 /// IPVS relays (dest-unreach, source-quench, time-exceeded) plus parameter problem.
 pub const fn is_v4_error(ty: u8) -> bool {

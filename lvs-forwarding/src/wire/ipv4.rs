@@ -31,6 +31,88 @@ pub const OFF_DST: usize = 16;
 pub const FLAG_DF: u16 = 0x4000;
 /// "More fragments" flag in the flags+offset word.
 pub const FLAG_MF: u16 = 0x2000;
+/// Option type "end of option list" (RFC 791 §3.1).
+pub const OPT_EOL: u8 = 0;
+/// Option type "no operation" (RFC 791 §3.1).
+pub const OPT_NOP: u8 = 1;
+/// Option type "loose source and record route" (RFC 791 §3.1, type 131).
+pub const OPT_LSRR: u8 = 131;
+/// Option type "strict source and record route" (RFC 791 §3.1, type 137).
+pub const OPT_SSRR: u8 = 137;
+
+/// Whether the IPv4 header `h` (exactly IHL * 4 bytes, checksum field included) has a
+/// valid header checksum (RFC 791 §3.1; the kernel's `ip_rcv` drops it otherwise with
+/// `ip_fast_csum`).
+///
+/// Why this shape: it runs for every IPv4 frame, so it sums big-endian 32-bit words into a
+/// `u64` (an IPv4 header is a whole number of them, at most 15) and folds once; a header
+/// whose one's complement sum is `0xffff` is valid.
+#[inline]
+pub fn header_checksum_ok(h: &[u8]) -> bool {
+    let Some(fixed) = h.first_chunk::<MIN_HEADER_LEN>() else {
+        return false;
+    };
+    let w = |i: usize| {
+        u64::from(u32::from_be_bytes([
+            fixed[i],
+            fixed[i + 1],
+            fixed[i + 2],
+            fixed[i + 3],
+        ]))
+    };
+    let mut acc = w(0) + w(4) + w(8) + w(12) + w(16);
+    if h.len() > MIN_HEADER_LEN {
+        let opts = &h[MIN_HEADER_LEN..];
+        if !opts.len().is_multiple_of(4) {
+            return false;
+        }
+        for o in opts.chunks_exact(4) {
+            acc += u64::from(u32::from_be_bytes([o[0], o[1], o[2], o[3]]));
+        }
+    }
+    super::checksum::fold(acc) == 0xffff
+}
+
+/// What the options of an IPv4 header ask for, as far as input filtering cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OptionsVerdict {
+    /// No source route (options absent, or only others such as record route).
+    Plain,
+    /// A loose or strict source route option (LSRR/SSRR): Linux drops these on input
+    /// unless `accept_source_route` is set (`ip_rcv_options`).
+    SourceRoute,
+    /// An option whose length byte is missing, below 2 or past the header: the kernel's
+    /// `ip_options_compile` refuses the packet.
+    Malformed,
+}
+
+/// Walks the options of an IPv4 header (`opts` = the bytes between the fixed 20-byte header
+/// and IHL * 4). Bounded by the 40 option bytes an IPv4 header can hold.
+pub fn scan_options(opts: &[u8]) -> OptionsVerdict {
+    let mut off = 0;
+    let mut verdict = OptionsVerdict::Plain;
+    while let Some(&ty) = opts.get(off) {
+        match ty {
+            OPT_EOL => break,
+            OPT_NOP => off += 1,
+            _ => {
+                let Some(&l) = opts.get(off + 1) else {
+                    return OptionsVerdict::Malformed;
+                };
+                let l = usize::from(l);
+                if l < 2 || off + l > opts.len() {
+                    return OptionsVerdict::Malformed;
+                }
+                if ty == OPT_LSRR || ty == OPT_SSRR {
+                    verdict = OptionsVerdict::SourceRoute;
+                }
+                off += l;
+            }
+        }
+    }
+    verdict
+}
 
 /// The fields of an IPv4 header the director uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,6 +255,43 @@ mod tests {
             Err(ParseError::Truncated { .. })
         ));
         assert!(Ipv4Header::parse(&hdr()[..10]).is_err());
+    }
+
+    #[test]
+    fn header_checksum() {
+        let mut b = hdr();
+        b[0] = 0x46; // 24-byte header: one NOP word of options
+        b[20..24].copy_from_slice(&[1, 1, 1, 0]);
+        assert!(!header_checksum_ok(&b));
+        let c = super::super::checksum::checksum(&b);
+        b[10..12].copy_from_slice(&c.to_be_bytes());
+        assert!(header_checksum_ok(&b));
+        b[8] ^= 1;
+        assert!(!header_checksum_ok(&b));
+        assert!(!header_checksum_ok(&b[..19]));
+        assert!(!header_checksum_ok(&b[..22]));
+    }
+
+    #[test]
+    fn options() {
+        assert_eq!(scan_options(&[]), OptionsVerdict::Plain);
+        assert_eq!(scan_options(&[1, 1, 1, 0]), OptionsVerdict::Plain);
+        // Record route (7), length 7, pointer 4, one slot.
+        assert_eq!(
+            scan_options(&[7, 7, 4, 0, 0, 0, 0, 0]),
+            OptionsVerdict::Plain
+        );
+        assert_eq!(
+            scan_options(&[1, OPT_LSRR, 7, 4, 10, 0, 0, 1]),
+            OptionsVerdict::SourceRoute
+        );
+        assert_eq!(
+            scan_options(&[OPT_SSRR, 7, 4, 10, 0, 0, 1, 0]),
+            OptionsVerdict::SourceRoute
+        );
+        assert_eq!(scan_options(&[7, 1, 0, 0]), OptionsVerdict::Malformed);
+        assert_eq!(scan_options(&[7, 9, 4, 0]), OptionsVerdict::Malformed);
+        assert_eq!(scan_options(&[7]), OptionsVerdict::Malformed);
     }
 
     #[test]

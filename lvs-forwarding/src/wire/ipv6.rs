@@ -114,6 +114,12 @@ impl Ipv6Header {
         loop {
             let off = h.header_len;
             let len = match h.protocol {
+                // RFC 8200 §4.1: the hop-by-hop header may only follow the fixed header;
+                // the kernel treats one anywhere else as an unknown next header and
+                // drops the packet (ip6_input_finish: only ipv6_rcv parses hop-by-hop).
+                proto::HOPOPT if off != HEADER_LEN => {
+                    return Err(ParseError::HopByHopNotFirst);
+                }
                 proto::HOPOPT | proto::IPV6_ROUTE | proto::IPV6_OPTS => {
                     byte(buf, off + 1).map(|l| (usize::from(l) + 1) * 8)
                 }
@@ -213,6 +219,19 @@ mod tests {
         let h = Ipv6Header::parse(&b[..56]).unwrap();
         assert_eq!(h.frag_offset, 1480);
         assert_eq!(h.header_len, 48);
+    }
+
+    #[test]
+    fn hop_by_hop_only_first() {
+        // Destination options (8 bytes) -> hop-by-hop: refused.
+        let mut p = [0u8; 24];
+        p[0] = 0;
+        p[8] = 6;
+        let b = base(60, &p);
+        assert_eq!(
+            Ipv6Header::parse(&b[..64]),
+            Err(ParseError::HopByHopNotFirst)
+        );
     }
 
     #[test]

@@ -57,6 +57,12 @@ pub enum ParseError {
     UnsupportedArp,
     /// A neighbour-discovery option with length zero (RFC 4861 says: discard).
     BadNdpOption,
+    /// An IPv4 header whose checksum does not verify (RFC 791 §3.1; the kernel's `ip_rcv`
+    /// drops it). Only [`parse_frame`] checks it, not the parsers of single headers.
+    BadHeaderChecksum,
+    /// An IPv6 hop-by-hop options header anywhere but right after the fixed header
+    /// (RFC 8200 §4.1).
+    HopByHopNotFirst,
 }
 
 /// The header a [`ParseError::Truncated`] refers to.
@@ -99,6 +105,10 @@ impl fmt::Display for ParseError {
             ParseError::BadUdpLength(v) => write!(f, "bad UDP length {v}"),
             ParseError::UnsupportedArp => f.write_str("ARP is not Ethernet/IPv4"),
             ParseError::BadNdpOption => f.write_str("neighbour discovery option of length 0"),
+            ParseError::BadHeaderChecksum => f.write_str("bad IPv4 header checksum"),
+            ParseError::HopByHopNotFirst => {
+                f.write_str("IPv6 hop-by-hop header not right after the fixed header")
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Packets the director originates: ICMP errors (time exceeded, port unreachable,
-//! fragmentation needed / Packet Too Big), ARP request / reply and neighbour solicitation /
-//! advertisement.
+//! fragmentation needed / Packet Too Big), the VIP's answers as a host (ICMP/ICMPv6 echo
+//! reply, TCP reset), ARP request / reply and neighbour solicitation / advertisement.
 //!
 //! Why they are written into a caller-given buffer: the original frame is usually still
 //! needed (or is in a receive ring), and no allocation is allowed. Every generator returns
@@ -24,6 +24,16 @@ pub const V4_ERROR_MAX: usize = 576;
 pub const V6_ERROR_MAX: usize = 1280;
 /// TTL / hop limit of generated ICMP errors.
 pub const ICMP_TTL: u8 = 64;
+/// TTL / hop limit of echo replies and resets the VIP sends as a host (Linux's default
+/// `net.ipv4.ip_default_ttl` / `net.ipv6.conf.*.hop_limit`, 64).
+pub const HOST_TTL: u8 = 64;
+/// TCP header length of a generated reset (no options).
+const TCP_RST_HDR: usize = 20;
+/// TCP flag bits (RFC 793 §3.1).
+const TCP_FIN: u8 = 0x01;
+const TCP_SYN: u8 = 0x02;
+const TCP_RST: u8 = 0x04;
+const TCP_ACK: u8 = 0x10;
 /// Length of a generated ARP frame (no padding to 60 bytes; the NIC pads).
 pub const ARP_FRAME_LEN: usize = ether::HEADER_LEN + arp::BODY_LEN;
 
@@ -499,4 +509,167 @@ pub fn neighbor_solicitation_unicast(
         mac: our_mac,
     };
     write_ndp(out, ether::HEADER_LEN, msg)
+}
+
+/// Answers the ICMP echo request (IPv4 type 8) or ICMPv6 echo request (type 128) in `orig`
+/// (parsed as `f`) with an echo reply from the request's destination (the VIP) to its
+/// source, Ethernet-addressed back to the request's source MAC, carrying the request's
+/// identifier, sequence number and data unchanged (RFC 792, RFC 4443 §4.2). IPv4 keeps the
+/// request's TOS, as Linux's `icmp_reply` does; checksums are computed in full. The caller
+/// checks that the destination is its own and the request's checksum.
+pub fn icmp_echo_reply(
+    orig: &[u8],
+    f: &Frame,
+    our_mac: MacAddr,
+    out: &mut [u8],
+) -> Result<usize, XformError> {
+    let (ip, end) = super::ip_in(orig, f)?;
+    let fam = ip.family();
+    let (req, rep) = match fam {
+        IpFamily::V4 => (icmp::V4_ECHO_REQUEST, icmp::V4_ECHO_REPLY),
+        IpFamily::V6 => (icmp::V6_ECHO_REQUEST, icmp::V6_ECHO_REPLY),
+    };
+    match ip.l4 {
+        L4::Icmp(i) if i.ty == req && i.code == 0 && !ip.is_fragment => {}
+        _ => return Err(XformError::IcmpNotAllowed),
+    }
+    if invalid_source(&ip.src) || multicast_dst(&ip.dst) || f.dst_mac.is_multicast() {
+        return Err(XformError::IcmpNotAllowed);
+    }
+    let msg_in = orig.get(ip.l4_offset..end).ok_or(XformError::Malformed)?;
+    if msg_in.len() < icmp::HEADER_LEN {
+        return Err(XformError::Malformed);
+    }
+    let ethertype = match fam {
+        IpFamily::V4 => ether::ETHERTYPE_IPV4,
+        IpFamily::V6 => ether::ETHERTYPE_IPV6,
+    };
+    let ip_hdr = match fam {
+        IpFamily::V4 => ipv4::MIN_HEADER_LEN,
+        IpFamily::V6 => ipv6::HEADER_LEN,
+    };
+    let l3 = reply_ether(orig, f, f.src_mac, our_mac, ethertype, out)?;
+    let l4o = l3 + ip_hdr;
+    let total = ip_hdr + msg_in.len();
+    if total > usize::from(u16::MAX) {
+        return Err(XformError::Oversize);
+    }
+    let msg = out
+        .get_mut(l4o..l4o + msg_in.len())
+        .ok_or(XformError::BufferTooSmall)?;
+    msg.copy_from_slice(msg_in);
+    msg[0] = rep;
+    match (ip.dst, ip.src) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            write_ip(out, l3, s.into(), d.into(), proto::ICMP, total, ip.dsfield)?;
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            write_ip6(out, l3, s, d, proto::ICMPV6, msg_in.len(), HOST_TTL)?;
+        }
+        _ => return Err(XformError::FamilyMismatch),
+    }
+    super::nat::icmp_checksum(out, l3, l4o, l4o + msg_in.len(), fam)?;
+    Ok(l3 + total)
+}
+
+/// Answers the TCP segment in `orig` (parsed as `f`), addressed to a port with no listener,
+/// with a reset from its destination, as RFC 793 §3.4 ("Reset Generation", state CLOSED)
+/// and Linux's `tcp_v4_send_reset` / `tcp_v6_send_reset` build it: if the segment carries
+/// an ACK, the reset takes its sequence number from that ACK field and is a bare RST;
+/// otherwise it has sequence number zero and is RST+ACK acknowledging the segment's
+/// sequence number plus its length (SYN and FIN each count one). A reset is never sent in
+/// answer to a reset. Checksums are computed in full.
+pub fn tcp_reset(
+    orig: &[u8],
+    f: &Frame,
+    our_mac: MacAddr,
+    out: &mut [u8],
+) -> Result<usize, XformError> {
+    let (ip, end) = super::ip_in(orig, f)?;
+    let L4::Tcp {
+        src_port,
+        dst_port,
+        flags,
+    } = ip.l4
+    else {
+        return Err(XformError::UnsupportedProtocol(ip.protocol));
+    };
+    if flags.0 & TCP_RST != 0
+        || ip.is_fragment
+        || invalid_source(&ip.src)
+        || multicast_dst(&ip.dst)
+        || f.dst_mac.is_multicast()
+    {
+        return Err(XformError::IcmpNotAllowed);
+    }
+    let seg = orig.get(ip.l4_offset..end).ok_or(XformError::Malformed)?;
+    let (Some(seq), Some(ack), Some(doff)) = (
+        crate::wire::be32(seg, 4),
+        crate::wire::be32(seg, 8),
+        crate::wire::byte(seg, 12),
+    ) else {
+        return Err(XformError::Malformed);
+    };
+    let hdr_len = usize::from(doff >> 4) * 4;
+    let data_len = seg
+        .len()
+        .checked_sub(hdr_len)
+        .ok_or(XformError::Malformed)?;
+    let (rst_seq, rst_ack, rst_flags) = if flags.0 & TCP_ACK != 0 {
+        (ack, 0, TCP_RST)
+    } else {
+        // Sequence space used by the segment: its data, plus one for SYN and for FIN.
+        let used =
+            data_len as u32 + u32::from(flags.0 & TCP_SYN != 0) + u32::from(flags.0 & TCP_FIN != 0);
+        (0, seq.wrapping_add(used), TCP_RST | TCP_ACK)
+    };
+    let fam = ip.family();
+    let (ethertype, ip_hdr) = match fam {
+        IpFamily::V4 => (ether::ETHERTYPE_IPV4, ipv4::MIN_HEADER_LEN),
+        IpFamily::V6 => (ether::ETHERTYPE_IPV6, ipv6::HEADER_LEN),
+    };
+    let l3 = reply_ether(orig, f, f.src_mac, our_mac, ethertype, out)?;
+    let l4o = l3 + ip_hdr;
+    let t = out
+        .get_mut(l4o..l4o + TCP_RST_HDR)
+        .ok_or(XformError::BufferTooSmall)?;
+    t.fill(0);
+    t[0..2].copy_from_slice(&dst_port.to_be_bytes());
+    t[2..4].copy_from_slice(&src_port.to_be_bytes());
+    t[4..8].copy_from_slice(&rst_seq.to_be_bytes());
+    t[8..12].copy_from_slice(&rst_ack.to_be_bytes());
+    t[12] = (TCP_RST_HDR as u8 / 4) << 4;
+    t[13] = rst_flags;
+    let init = match (ip.dst, ip.src) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            write_ip(
+                out,
+                l3,
+                s.into(),
+                d.into(),
+                proto::TCP,
+                ip_hdr + TCP_RST_HDR,
+                0,
+            )?;
+            // Generated resets are not ICMP errors: ordinary TTL, not the ICMP one.
+            if let Some(h) = out.get_mut(l3..l3 + ipv4::MIN_HEADER_LEN) {
+                h[ipv4::OFF_TTL] = HOST_TTL;
+                h[ipv4::OFF_CHECKSUM..ipv4::OFF_CHECKSUM + 2].fill(0);
+                let c = checksum::checksum(h);
+                h[ipv4::OFF_CHECKSUM..ipv4::OFF_CHECKSUM + 2].copy_from_slice(&c.to_be_bytes());
+            }
+            checksum::pseudo_v4(s, d, proto::TCP, TCP_RST_HDR as u16)
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            write_ip6(out, l3, s, d, proto::TCP, TCP_RST_HDR, HOST_TTL)?;
+            checksum::pseudo_v6(s, d, proto::TCP, TCP_RST_HDR as u32)
+        }
+        _ => return Err(XformError::FamilyMismatch),
+    };
+    let t = out
+        .get_mut(l4o..l4o + TCP_RST_HDR)
+        .ok_or(XformError::BufferTooSmall)?;
+    let c = checksum::finish(checksum::sum(t, init));
+    t[16..18].copy_from_slice(&c.to_be_bytes());
+    Ok(l4o + TCP_RST_HDR)
 }

@@ -19,8 +19,9 @@ pub mod tun;
 
 pub use dr::dr_forward;
 pub use icmp_gen::{
-    IcmpErrorKind, arp_reply, arp_request, icmp_error, icmp_frag_needed, icmp_port_unreachable,
-    icmp_time_exceeded, neighbor_advertisement, neighbor_solicitation,
+    IcmpErrorKind, arp_reply, arp_request, icmp_echo_reply, icmp_error, icmp_frag_needed,
+    icmp_port_unreachable, icmp_time_exceeded, neighbor_advertisement, neighbor_solicitation,
+    tcp_reset,
 };
 pub use nat::{
     nat_icmp_error_in, nat_icmp_error_out, nat_reply, nat_reply_partial, nat_request,
