@@ -129,10 +129,7 @@ fn existing<A: ConnAddr>(
     // table update and one service/server lookup for the accounting and
     // the target instead of one each.
     let step = next_step(core, &conn, dir, info);
-    apply_step(table, now, h, &step);
-    if let Some(c) = table.get_mut(h) {
-        *c.in_pkts = c.in_pkts.saturating_add(1);
-    }
+    table.update_on_packet(h, step.flags, step.state, now, step.timeout, true);
     let bytes = u64::from(info.ip_len);
     core.totals.count_in(bytes);
     // dest_ok above means the service and the server are there.
