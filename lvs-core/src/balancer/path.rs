@@ -296,6 +296,9 @@ fn step_state<A: ConnAddr>(
     apply_step(table, now, h, &step);
 }
 
+// Kept out of `in_packet` so that the established path does not pay for
+// the scheduling path's stack frame and register pressure.
+#[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn schedule<A: ConnAddr>(
     core: &mut Core,
@@ -443,8 +446,19 @@ fn schedule<A: ConnAddr>(
         });
     }
 
+    let dir = if flags.has(ConnFlags::NO_OUTPUT) {
+        Direction::InputOnly
+    } else {
+        Direction::Input
+    };
+    // The entry goes in as it stands after its first packet: the state step
+    // (from NONE, INACTIVE, the initial timeout) is worked out first, so
+    // the entry is linked once on the wheel it ends up on instead of being
+    // inserted and then moved by a second table update. The real server's
+    // counts end the same: bound inactive then moved to active is bound
+    // active (same total for the overload check).
     let initial = core.settings.timeouts.tcp(TcpState::None);
-    let conn = Connection {
+    let mut conn = Connection {
         caddr,
         vaddr,
         daddr: daddr.unwrap_or(A::UNSPECIFIED),
@@ -458,29 +472,31 @@ fn schedule<A: ConnAddr>(
         dest: did.0,
         control: template,
         n_control: 0,
-        in_pkts: 0,
+        in_pkts: 1,
         timeout_ms: initial,
         expires: now + core::time::Duration::from_millis(u64::from(initial)),
     };
+    let step = next_step(&core.settings, &conn, dir, info);
+    conn.flags = step.flags;
+    conn.state = step.state;
+    conn.timeout_ms = step.timeout;
+    conn.expires = Instant::from_millis(now.as_millis().saturating_add(u64::from(step.timeout)));
     let h = insert_with_room(core, table, conn)?;
-    if let Some(r) = core.services.get_mut(sid).and_then(|s| s.server_mut(did)) {
-        r.bind_conn(false);
-    }
     if let Some(t) = table.get_mut(template) {
         *t.n_control = t.n_control.saturating_add(1);
         table.refresh(template, now);
     }
-    let dir = if flags.has(ConnFlags::NO_OUTPUT) {
-        Direction::InputOnly
-    } else {
-        Direction::Input
-    };
-    step_state(core, table, now, h, dir, info);
-    if let Some(c) = table.get_mut(h) {
-        *c.in_pkts = 1;
-    }
-    count_in(core, sid, did, info.ip_len);
-    target_of(core, table, h, true).ok_or(Miss::NoDestination)
+    let bytes = u64::from(info.ip_len);
+    core.totals.count_in(bytes);
+    let (svc_stats, r) = core
+        .services
+        .get_mut(sid)
+        .and_then(|s| s.stats_and_server_mut(did))
+        .ok_or(Miss::NoDestination)?;
+    r.bind_conn(step.now_active);
+    svc_stats.count_in(bytes);
+    r.stats.count_in(bytes);
+    Ok(target(h, sid, did, &conn, r, true))
 }
 
 /// The real server's port: its own, or the packet's when it is 0 (fwmark

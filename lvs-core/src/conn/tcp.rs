@@ -313,28 +313,26 @@ const EVENT_OF_BITS: [u8; 16] = {
 /// (`NONE`), as `TcpState::from_u8(..).unwrap_or(TcpState::None)` does.
 const FLAT_COLS: usize = 16;
 
-/// [`NORMAL`] then [`SECURE`] as one array of `u8`,
-/// `[table][direction][event (with 4 = none)][from]`, built from them at
-/// compile time so there is one indexed load per packet.
-type Flat = [[[[u8; FLAT_COLS]; 5]; 3]; 2];
+/// [`NORMAL`] then [`SECURE`] as one array,
+/// `[table][direction][event (4 = no flag)][from]`, built from them at
+/// compile time so that a step is one indexed load. The direction and
+/// event dimensions are padded to powers of two (unused rows: CLOSE) so that
+/// masked indices need no bounds checks.
+type Flat = [[[[TcpState; FLAT_COLS]; 8]; 4]; 2];
 
 const FLAT: Flat = {
-    let mut f = [[[[0u8; FLAT_COLS]; 5]; 3]; 2];
+    let mut f = [[[[TcpState::Close; FLAT_COLS]; 8]; 4]; 2];
     let mut t = 0;
     while t < 2 {
         let table = if t == 0 { &NORMAL } else { &SECURE };
         let mut d = 0;
         while d < 3 {
             let mut ev = 0;
-            while ev < 5 {
+            while ev < 4 {
                 let mut from = 0;
                 while from < FLAT_COLS {
                     let col = if from < TcpState::COUNT { from } else { 0 };
-                    f[t][d][ev][from] = if ev == 4 {
-                        TcpState::Close as u8
-                    } else {
-                        table[d][ev][col] as u8
-                    };
+                    f[t][d][ev][from] = table[d][ev][col];
                     from += 1;
                 }
                 ev += 1;
@@ -359,9 +357,7 @@ pub fn transition_raw(secure: bool, dir: Direction, flags: u8, from: u8) -> TcpS
     } else {
         0
     };
-    let to = FLAT[secure as usize][dir as usize][usize::from(ev)][col];
-    // Every cell holds a discriminant (built from TcpState values above).
-    TcpState::ALL[usize::from(to) % TcpState::COUNT]
+    FLAT[usize::from(secure)][dir as usize & 3][usize::from(ev) & 7][col]
 }
 
 #[cfg(test)]
