@@ -554,7 +554,7 @@ impl<A: ConnAddr, S: AsRef<[Slot<A>]> + AsMut<[Slot<A>]>> ConnTable<A, S> {
         let home = self.home_of(&conn);
         let tmpl = conn.flags.has(ConnFlags::TEMPLATE);
         let outv = out_visible(conn.flags);
-        let dup = self.scan(home, |c| {
+        let is_dup = |c: &Connection<A>| {
             if c.protocol != conn.protocol || c.caddr != conn.caddr {
                 return false;
             }
@@ -568,31 +568,55 @@ impl<A: ConnAddr, S: AsRef<[Slot<A>]> + AsMut<[Slot<A>]>> ConnTable<A, S> {
                         && out_visible(c.flags)
                         && c.dport == conn.dport
                         && c.daddr == conn.daddr))
-        });
-        if dup.is_some() {
-            return Err(InsertError::Duplicate);
-        }
+        };
+        // One walk from the home slot: the probe window (where a duplicate
+        // would be) is read in full, remembering its first free slot; past
+        // the window the walk goes on to the first free slot. The entry
+        // lands in the first free slot at or after home, as a separate
+        // duplicate scan and free-slot search would put it.
         let n = self.n;
         let limit = MAX_DISPLACEMENT.min(n.saturating_sub(1));
+        let span = self.md(home);
+        let mut free = None;
         let mut pos = home;
-        for d in 0..=limit {
-            if !self.sl()[pos].is_occupied() {
-                if d > self.md(home) {
-                    self.set_md(home, d);
+        let mut d = 0;
+        while d <= span {
+            let s = &self.sl()[pos];
+            if s.is_occupied() {
+                if is_dup(&s.conn) {
+                    return Err(InsertError::Duplicate);
                 }
-                let wheel = is_half_open(&conn) as usize;
-                let e = conn.expires.as_millis();
-                self.sl_mut()[pos].conn = conn;
-                self.arm(pos as u32, e, wheel);
-                self.len += 1;
-                return Ok(ConnHandle(pos as u32));
+            } else if free.is_none() {
+                free = Some((d, pos));
             }
+            d += 1;
             pos += 1;
             if pos == n {
                 pos = 0;
             }
         }
-        Err(InsertError::Full)
+        while free.is_none() && d <= limit {
+            if !self.sl()[pos].is_occupied() {
+                free = Some((d, pos));
+            }
+            d += 1;
+            pos += 1;
+            if pos == n {
+                pos = 0;
+            }
+        }
+        let Some((d, pos)) = free else {
+            return Err(InsertError::Full);
+        };
+        if d > span {
+            self.set_md(home, d);
+        }
+        let wheel = is_half_open(&conn) as usize;
+        let e = conn.expires.as_millis();
+        self.sl_mut()[pos].conn = conn;
+        self.arm(pos as u32, e, wheel);
+        self.len += 1;
+        Ok(ConnHandle(pos as u32))
     }
 
     /// Remove an entry and return it. The table does not interpret
