@@ -65,6 +65,7 @@ enum Op {
     Refresh(usize),
     SetState(usize, u8),
     SetFlags(usize, u16),
+    OnPacket(usize, u16, u8, u32, bool),
     Invalidate(usize),
     Evict,
     Advance(u64),
@@ -136,6 +137,14 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(i, s)| Op::SetState(i, s)),
         1 => (any::<usize>(), prop_oneof![Just(0u16), Just(NOOUT), Just(MIXED), Just(T)])
             .prop_map(|(i, f)| Op::SetFlags(i, f)),
+        2 => (
+            any::<usize>(),
+            prop_oneof![Just(0u16), Just(NOOUT), Just(MIXED), Just(T)],
+            prop_oneof![Just(1u8), Just(3u8), Just(10u8), Just(5u8), Just(200u8)],
+            timeout(),
+            any::<bool>(),
+        )
+            .prop_map(|(i, f, s, ms, c)| Op::OnPacket(i, f, s, ms, c)),
         1 => any::<usize>().prop_map(Op::Invalidate),
         1 => Just(Op::Evict),
         3 => prop_oneof![0u64..100, 100u64..5000, 5000u64..1_000_000, Just(1u64 << 37), Just(1u64 << 31)].prop_map(Op::Advance),
@@ -349,6 +358,20 @@ fn run(ops: Vec<Op>, slots: usize, seed: u64) -> Result<(), TestCaseError> {
                 if let Some(h) = pick(&model, i) {
                     prop_assert!(t.set_state(ConnHandle(h), s));
                     model.get_mut(&h).unwrap().state = s;
+                }
+            }
+            Op::OnPacket(i, f, s, ms, count) => {
+                if let Some(h) = pick(&model, i) {
+                    let at = Instant::from_millis(now);
+                    prop_assert!(t.update_on_packet(ConnHandle(h), ConnFlags(f), s, at, ms, count));
+                    let c = model.get_mut(&h).unwrap();
+                    c.flags = ConnFlags((f & !T) | (c.flags.0 & T));
+                    c.state = s;
+                    c.timeout_ms = ms;
+                    c.expires = Instant::from_millis(now.saturating_add(u64::from(ms)));
+                    if count {
+                        c.in_pkts = c.in_pkts.saturating_add(1);
+                    }
                 }
             }
             Op::SetFlags(i, f) => {

@@ -9,12 +9,13 @@ use alloc::vec::Vec;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::{
-    ConnReuseMode, Core, Miss, PacketInfo, Reply, ServiceId, Target, fwd_bits, method_of, tcp_flags,
+    ConnReuseMode, Core, Miss, PacketInfo, Reply, ServiceId, Settings, Target, fwd_bits, method_of,
+    tcp_flags,
 };
 use crate::addr::{Flow, Protocol, mask_addr};
 use crate::conn::{
     ConnAddr, ConnFlags, ConnHandle, ConnTable, Connection, Direction, InsertError, Slot,
-    TEMPLATE_REARM_MS, TcpEvent, TcpState, transition,
+    TEMPLATE_REARM_MS, TcpState, transition_raw,
 };
 use crate::real_server::RealServer;
 use crate::scheduler::DestId;
@@ -76,6 +77,7 @@ pub(super) fn in_packet<A: ConnAddr>(
 
 /// Handle a packet of an existing entry. `Err(None)` means the entry was
 /// expired and the packet should be scheduled as new.
+#[inline(always)]
 fn existing<A: ConnAddr>(
     core: &mut Core,
     table: &mut ConnTable<A, Vec<Slot<A>>>,
@@ -86,14 +88,10 @@ fn existing<A: ConnAddr>(
     let conn = *table.get(h).ok_or(None)?;
     let sid = ServiceId(conn.service);
     let did = DestId(conn.dest);
-    let (dest_ok, dest_weight) = core
-        .services
-        .get(sid)
-        .and_then(|s| s.server(did))
-        .map_or((false, 0), |r| (r.available, r.weight()));
+    let syn = is_syn(info);
 
     // conn_reuse_mode: a new SYN over an old, uncontrolled, closing entry.
-    if is_syn(info) && conn.control.is_none() && core.settings.conn_reuse_mode.0 != 0 {
+    if syn && conn.control.is_none() && core.settings.conn_reuse_mode.0 != 0 {
         let st = TcpState::from_u8(conn.state);
         let reuse = matches!(st, Some(TcpState::TimeWait | TcpState::Close))
             || (core.settings.conn_reuse_mode.0 & ConnReuseMode::FIN_WAIT_ONE_WAY != 0
@@ -105,7 +103,15 @@ fn existing<A: ConnAddr>(
             return Err(None);
         }
     }
-    if !dest_ok {
+    // One lookup of the service and the server serves the checks, the
+    // accounting and the target.
+    let settings = &core.settings;
+    let found = core
+        .services
+        .get_mut(sid)
+        .and_then(|s| s.stats_and_server_mut(did))
+        .filter(|(_, r)| r.available);
+    let Some((svc_stats, r)) = found else {
         if core.settings.expire_nodest_conn {
             drop_conn(core, table, h);
             core.counters.rescheduled += 1;
@@ -113,8 +119,8 @@ fn existing<A: ConnAddr>(
         }
         core.counters.dest_unavailable += 1;
         return Err(Some(Miss::DestUnavailable));
-    }
-    if core.settings.expire_nodest_conn && dest_weight == 0 && is_syn(info) {
+    };
+    if settings.expire_nodest_conn && r.weight() == 0 && syn {
         drop_conn(core, table, h);
         core.counters.rescheduled += 1;
         return Err(None);
@@ -128,20 +134,11 @@ fn existing<A: ConnAddr>(
     // count_in and target_of do, in the same order of effects, but with one
     // table update and one service/server lookup for the accounting and
     // the target instead of one each.
-    let step = next_step(core, &conn, dir, info);
-    apply_step(table, now, h, &step);
-    if let Some(c) = table.get_mut(h) {
-        *c.in_pkts = c.in_pkts.saturating_add(1);
-    }
+    let step = next_step(settings, &conn, dir, info);
+    table.update_on_packet(h, step.flags, step.state, now, step.timeout, true);
     let bytes = u64::from(info.ip_len);
     core.totals.count_in(bytes);
-    // dest_ok above means the service and the server are there.
-    let svc = core
-        .services
-        .get_mut(sid)
-        .ok_or(Some(Miss::DestUnavailable))?;
-    svc.state.stats.count_in(bytes);
-    let r = svc.server_mut(did).ok_or(Some(Miss::DestUnavailable))?;
+    svc_stats.count_in(bytes);
     if step.was_active != step.now_active {
         r.set_conn_active(step.was_active, step.now_active);
     }
@@ -239,27 +236,20 @@ struct Step {
 /// lookup).
 #[inline]
 fn next_step<A: ConnAddr>(
-    core: &Core,
+    settings: &Settings,
     c: &Connection<A>,
     dir: Direction,
     info: &PacketInfo,
 ) -> Step {
     let flags = c.flags;
-    let (timeout, state) = if info.protocol == Protocol::Tcp {
-        let from = TcpState::from_u8(c.state).unwrap_or(TcpState::None);
-        let to = transition(
-            core.settings.secure_tcp,
-            dir,
-            TcpEvent::from_flags(info.tcp_flags),
-            from,
-        );
-        (core.settings.timeouts.tcp(to), to as u8)
+    let tcp = info.protocol == Protocol::Tcp;
+    let (timeout, state, now_active) = if tcp {
+        let to = transition_raw(settings.secure_tcp, dir, info.tcp_flags, c.state);
+        (settings.timeouts.tcp(to), to as u8, to.is_active())
     } else {
-        (core.settings.timeouts.udp(), c.state)
+        (settings.timeouts.udp(), c.state, false)
     };
     let was_active = !flags.has(ConnFlags::INACTIVE);
-    let now_active =
-        info.protocol == Protocol::Tcp && TcpState::from_u8(state).is_some_and(TcpState::is_active);
     let mut new_flags = flags;
     new_flags.set(ConnFlags::INACTIVE, !now_active);
     if dir == Direction::Output {
@@ -296,7 +286,7 @@ fn step_state<A: ConnAddr>(
     info: &PacketInfo,
 ) {
     let Some(c) = table.get(h) else { return };
-    let step = next_step(core, c, dir, info);
+    let step = next_step(&core.settings, c, dir, info);
     let (sid, did) = (ServiceId(c.service), DestId(c.dest));
     if step.was_active != step.now_active
         && let Some(r) = core.services.get_mut(sid).and_then(|s| s.server_mut(did))
@@ -306,6 +296,9 @@ fn step_state<A: ConnAddr>(
     apply_step(table, now, h, &step);
 }
 
+// Kept out of `in_packet` so that the established path does not pay for
+// the scheduling path's stack frame and register pressure.
+#[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn schedule<A: ConnAddr>(
     core: &mut Core,
@@ -453,8 +446,19 @@ fn schedule<A: ConnAddr>(
         });
     }
 
+    let dir = if flags.has(ConnFlags::NO_OUTPUT) {
+        Direction::InputOnly
+    } else {
+        Direction::Input
+    };
+    // The entry goes in as it stands after its first packet: the state step
+    // (from NONE, INACTIVE, the initial timeout) is worked out first, so
+    // the entry is linked once on the wheel it ends up on instead of being
+    // inserted and then moved by a second table update. The real server's
+    // counts end the same: bound inactive then moved to active is bound
+    // active (same total for the overload check).
     let initial = core.settings.timeouts.tcp(TcpState::None);
-    let conn = Connection {
+    let mut conn = Connection {
         caddr,
         vaddr,
         daddr: daddr.unwrap_or(A::UNSPECIFIED),
@@ -468,29 +472,31 @@ fn schedule<A: ConnAddr>(
         dest: did.0,
         control: template,
         n_control: 0,
-        in_pkts: 0,
+        in_pkts: 1,
         timeout_ms: initial,
         expires: now + core::time::Duration::from_millis(u64::from(initial)),
     };
+    let step = next_step(&core.settings, &conn, dir, info);
+    conn.flags = step.flags;
+    conn.state = step.state;
+    conn.timeout_ms = step.timeout;
+    conn.expires = Instant::from_millis(now.as_millis().saturating_add(u64::from(step.timeout)));
     let h = insert_with_room(core, table, conn)?;
-    if let Some(r) = core.services.get_mut(sid).and_then(|s| s.server_mut(did)) {
-        r.bind_conn(false);
-    }
     if let Some(t) = table.get_mut(template) {
         *t.n_control = t.n_control.saturating_add(1);
         table.refresh(template, now);
     }
-    let dir = if flags.has(ConnFlags::NO_OUTPUT) {
-        Direction::InputOnly
-    } else {
-        Direction::Input
-    };
-    step_state(core, table, now, h, dir, info);
-    if let Some(c) = table.get_mut(h) {
-        *c.in_pkts = 1;
-    }
-    count_in(core, sid, did, info.ip_len);
-    target_of(core, table, h, true).ok_or(Miss::NoDestination)
+    let bytes = u64::from(info.ip_len);
+    core.totals.count_in(bytes);
+    let (svc_stats, r) = core
+        .services
+        .get_mut(sid)
+        .and_then(|s| s.stats_and_server_mut(did))
+        .ok_or(Miss::NoDestination)?;
+    r.bind_conn(step.now_active);
+    svc_stats.count_in(bytes);
+    r.stats.count_in(bytes);
+    Ok(target(h, sid, did, &conn, r, true))
 }
 
 /// The real server's port: its own, or the packet's when it is 0 (fwmark

@@ -43,5 +43,5 @@ pub use table::{
     ConnMut, ConnTable, InsertError, MAX_DISPLACEMENT, MAX_SLOTS, Slot, capacity_for_slots,
     slots_for_capacity,
 };
-pub use tcp::{Direction, TcpEvent, TcpState, UdpState, state_name, transition};
+pub use tcp::{Direction, TcpEvent, TcpState, UdpState, state_name, transition, transition_raw};
 pub use timeouts::{INITIAL_TIMEOUT_MS, TEMPLATE_REARM_MS, Timeouts};

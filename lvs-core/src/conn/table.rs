@@ -554,7 +554,7 @@ impl<A: ConnAddr, S: AsRef<[Slot<A>]> + AsMut<[Slot<A>]>> ConnTable<A, S> {
         let home = self.home_of(&conn);
         let tmpl = conn.flags.has(ConnFlags::TEMPLATE);
         let outv = out_visible(conn.flags);
-        let dup = self.scan(home, |c| {
+        let is_dup = |c: &Connection<A>| {
             if c.protocol != conn.protocol || c.caddr != conn.caddr {
                 return false;
             }
@@ -568,31 +568,55 @@ impl<A: ConnAddr, S: AsRef<[Slot<A>]> + AsMut<[Slot<A>]>> ConnTable<A, S> {
                         && out_visible(c.flags)
                         && c.dport == conn.dport
                         && c.daddr == conn.daddr))
-        });
-        if dup.is_some() {
-            return Err(InsertError::Duplicate);
-        }
+        };
+        // One walk from the home slot: the probe window (where a duplicate
+        // would be) is read in full, remembering its first free slot; past
+        // the window the walk goes on to the first free slot. The entry
+        // lands in the first free slot at or after home, as a separate
+        // duplicate scan and free-slot search would put it.
         let n = self.n;
         let limit = MAX_DISPLACEMENT.min(n.saturating_sub(1));
+        let span = self.md(home);
+        let mut free = None;
         let mut pos = home;
-        for d in 0..=limit {
-            if !self.sl()[pos].is_occupied() {
-                if d > self.md(home) {
-                    self.set_md(home, d);
+        let mut d = 0;
+        while d <= span {
+            let s = &self.sl()[pos];
+            if s.is_occupied() {
+                if is_dup(&s.conn) {
+                    return Err(InsertError::Duplicate);
                 }
-                let wheel = is_half_open(&conn) as usize;
-                let e = conn.expires.as_millis();
-                self.sl_mut()[pos].conn = conn;
-                self.arm(pos as u32, e, wheel);
-                self.len += 1;
-                return Ok(ConnHandle(pos as u32));
+            } else if free.is_none() {
+                free = Some((d, pos));
             }
+            d += 1;
             pos += 1;
             if pos == n {
                 pos = 0;
             }
         }
-        Err(InsertError::Full)
+        while free.is_none() && d <= limit {
+            if !self.sl()[pos].is_occupied() {
+                free = Some((d, pos));
+            }
+            d += 1;
+            pos += 1;
+            if pos == n {
+                pos = 0;
+            }
+        }
+        let Some((d, pos)) = free else {
+            return Err(InsertError::Full);
+        };
+        if d > span {
+            self.set_md(home, d);
+        }
+        let wheel = is_half_open(&conn) as usize;
+        let e = conn.expires.as_millis();
+        self.sl_mut()[pos].conn = conn;
+        self.arm(pos as u32, e, wheel);
+        self.len += 1;
+        Ok(ConnHandle(pos as u32))
     }
 
     /// Remove an entry and return it. The table does not interpret
@@ -738,28 +762,53 @@ impl<A: ConnAddr, S: AsRef<[Slot<A>]> + AsMut<[Slot<A>]>> ConnTable<A, S> {
         now: Instant,
         timeout_ms: u32,
     ) -> bool {
+        self.update_on_packet(h, flags, state, now, timeout_ms, false)
+    }
+
+    /// What the packet path does for every packet of a connection:
+    /// [`set_flags_state_timeout`](Self::set_flags_state_timeout) with the
+    /// same result, and, when `count_in`, one more packet in `in_pkts`
+    /// (saturating), with the handle validated once. The wheel is worked out
+    /// once, and the timer is left alone when the expiry does not change.
+    /// `false` (and nothing changed) if `h` is not live.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_on_packet(
+        &mut self,
+        h: ConnHandle,
+        flags: ConnFlags,
+        state: u8,
+        now: Instant,
+        timeout_ms: u32,
+        count_in: bool,
+    ) -> bool {
         let Some(i) = self.live_index(h) else {
             return false;
         };
         let c = &mut self.sl_mut()[i].conn;
-        // set_flags: TEMPLATE is part of the key and keeps its stored value.
         let t = c.flags.0 & ConnFlags::TEMPLATE;
         c.flags = ConnFlags((flags.0 & !ConnFlags::TEMPLATE) | t);
-        // set_state: move between the wheels when half-open-ness changes
-        // (rare: only on a state transition), exactly as set_state does so
-        // that the wheels' lower bounds stay the same.
+        if count_in {
+            c.in_pkts = c.in_pkts.saturating_add(1);
+        }
+        c.timeout_ms = timeout_ms;
+        let e = now.as_millis().saturating_add(u64::from(timeout_ms));
+        if c.state == state {
+            // No transition: same wheel, and nothing at all to do when the
+            // expiry is the same (see `rearm_in`).
+            let w = is_half_open(c) as usize;
+            self.rearm_in(i, e, w);
+            return true;
+        }
         let was = is_half_open(c);
         c.state = state;
         let now_ho = is_half_open(c);
         if was != now_ho {
-            let e = c.expires.as_millis();
+            let old_e = c.expires.as_millis();
             self.unlink(i as u32);
-            self.arm(i as u32, e, now_ho as usize);
+            self.arm(i as u32, old_e, now_ho as usize);
         }
-        // set_timeout.
-        self.sl_mut()[i].conn.timeout_ms = timeout_ms;
-        let e = now.as_millis().saturating_add(u64::from(timeout_ms));
-        self.rearm(i, e);
+        self.rearm_in(i, e, now_ho as usize);
         true
     }
 
@@ -922,13 +971,24 @@ impl<A: ConnAddr, S: AsRef<[Slot<A>]> + AsMut<[Slot<A>]>> ConnTable<A, S> {
     /// Move a live entry's timer to expiry `e` (same wheel).
     #[inline]
     fn rearm(&mut self, i: usize, e: u64) {
-        let c = &self.sl()[i].conn;
-        let w = is_half_open(c) as usize;
-        let old_e = c.expires.as_millis();
+        let w = is_half_open(&self.sl()[i].conn) as usize;
+        self.rearm_in(i, e, w);
+    }
+
+    /// [`rearm`](Self::rearm) for an entry on wheel `w`.
+    ///
+    /// When `e` equals the entry's expiry nothing changes: it stays on its
+    /// list, and the bound of a due or overflow list it may be on already
+    /// covers `e` (every arm and rearm folds the expiry into the bound of the
+    /// list it lands on, and a bound is only reset when its list empties).
+    #[inline]
+    fn rearm_in(&mut self, i: usize, e: u64, w: usize) {
+        let old_e = self.sl()[i].conn.expires.as_millis();
+        if old_e == e {
+            return;
+        }
         let new = self.bucket(e);
-        // Packets of a flow often come within the same millisecond: then the
-        // bucket is the same and need not be computed twice.
-        let old = if old_e == e { new } else { self.bucket(old_e) };
+        let old = self.bucket(old_e);
         self.sl_mut()[i].conn.expires = Instant::from_millis(e);
         if old == new {
             // Same list: order within a bucket does not matter for

@@ -292,9 +292,98 @@ pub fn transition(
     }
 }
 
+/// Events by the packet's FIN, SYN, RST and ACK bits, packed as
+/// `flags & 0x07 | (flags & 0x10) >> 1`: the index into the event rows of
+/// [`FLAT`] (4 = no flag: CLOSE).
+const EVENT_OF_BITS: [u8; 16] = {
+    let mut t = [0u8; 16];
+    let mut k = 0;
+    while k < 16 {
+        let flags = (k as u8 & 0x07) | ((k as u8 & 0x08) << 1);
+        t[k] = match TcpEvent::from_flags(flags) {
+            Some(ev) => ev as u8,
+            None => 4,
+        };
+        k += 1;
+    }
+    t
+};
+
+/// Columns of [`FLAT`]: a stored state of 11 or more reads column 0
+/// (`NONE`), as `TcpState::from_u8(..).unwrap_or(TcpState::None)` does.
+const FLAT_COLS: usize = 16;
+
+/// [`NORMAL`] then [`SECURE`] as one array,
+/// `[table][direction][event (4 = no flag)][from]`, built from them at
+/// compile time so that a step is one indexed load. The direction and
+/// event dimensions are padded to powers of two (unused rows: CLOSE) so that
+/// masked indices need no bounds checks.
+type Flat = [[[[TcpState; FLAT_COLS]; 8]; 4]; 2];
+
+const FLAT: Flat = {
+    let mut f = [[[[TcpState::Close; FLAT_COLS]; 8]; 4]; 2];
+    let mut t = 0;
+    while t < 2 {
+        let table = if t == 0 { &NORMAL } else { &SECURE };
+        let mut d = 0;
+        while d < 3 {
+            let mut ev = 0;
+            while ev < 4 {
+                let mut from = 0;
+                while from < FLAT_COLS {
+                    let col = if from < TcpState::COUNT { from } else { 0 };
+                    f[t][d][ev][from] = table[d][ev][col];
+                    from += 1;
+                }
+                ev += 1;
+            }
+            d += 1;
+        }
+        t += 1;
+    }
+    f
+};
+
+/// [`transition`] straight from the packet's flag byte and the stored
+/// state, for the packet path: the same answer as
+/// `transition(secure, dir, TcpEvent::from_flags(flags),
+/// TcpState::from_u8(from).unwrap_or(TcpState::None))`, by two table loads
+/// and no branch on the flags.
+#[inline]
+pub fn transition_raw(secure: bool, dir: Direction, flags: u8, from: u8) -> TcpState {
+    let ev = EVENT_OF_BITS[usize::from((flags & 0x07) | ((flags & 0x10) >> 1))];
+    let col = if usize::from(from) < TcpState::COUNT {
+        usize::from(from)
+    } else {
+        0
+    };
+    FLAT[usize::from(secure)][dir as usize & 3][usize::from(ev) & 7][col]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The flat table answers exactly as `transition` for every flag byte,
+    /// stored state, direction and table.
+    #[test]
+    fn transition_raw_matches_transition() {
+        for secure in [false, true] {
+            for dir in [Direction::Input, Direction::Output, Direction::InputOnly] {
+                for flags in 0..=255u8 {
+                    for from in 0..=255u8 {
+                        let want = transition(
+                            secure,
+                            dir,
+                            TcpEvent::from_flags(flags),
+                            TcpState::from_u8(from).unwrap_or(TcpState::None),
+                        );
+                        assert_eq!(transition_raw(secure, dir, flags, from), want);
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn u8_round_trip_and_names() {

@@ -169,6 +169,20 @@ impl Service {
         }
     }
 
+    /// The service's counters and the real server in a slot, both mutable
+    /// (for the packet path, which counts a packet in both).
+    #[inline]
+    pub fn stats_and_server_mut(
+        &mut self,
+        id: DestId,
+    ) -> Option<(&mut crate::stats::Stats, &mut RealServer)> {
+        if *self.in_use.get(id.index())? {
+            Some((&mut self.state.stats, self.slots.get_mut(id.index())?))
+        } else {
+            None
+        }
+    }
+
     /// Call `f` on every listed real server, in list order.
     pub fn for_each_server_mut(&mut self, mut f: impl FnMut(&mut RealServer)) {
         for id in &self.order {
