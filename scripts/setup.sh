@@ -21,8 +21,8 @@ case $what in test|demo) ;; *) echo "usage: $0 [test|demo]" >&2; exit 2 ;; esac
 # What the namespace tests, the demo and scripts/bench-netns.sh run: ip (iproute2), ethtool,
 # nft (nftables: the kernel stand-in director), socat and curl (clients), python3 (servers),
 # sysctl (procps), iperf3, wrk, gcc + libc6-dev (benchmark HTTP server), tcpdump (the offline
-# demo shows its output).
-APT_PKGS=(iproute2 ethtool nftables socat curl python3 procps iperf3 wrk gcc libc6-dev tcpdump)
+# demo shows its output), prometheus (examples/tests/metrics_prometheus.rs scrapes /metrics).
+APT_PKGS=(iproute2 ethtool nftables socat curl python3 procps iperf3 wrk gcc libc6-dev tcpdump prometheus)
 NOSTD_TARGET=thumbv7em-none-eabihf
 COMPONENTS=(rustfmt clippy)
 
@@ -37,7 +37,7 @@ if command -v dpkg-query >/dev/null 2>&1; then
     done
 else
     # Not Debian: check the commands instead and leave installing to the user.
-    for c in ip ethtool nft socat curl python3 sysctl iperf3 wrk gcc tcpdump; do
+    for c in ip ethtool nft socat curl python3 sysctl iperf3 wrk gcc tcpdump prometheus; do
         command -v "$c" >/dev/null 2>&1 || missing+=("$c")
     done
 fi

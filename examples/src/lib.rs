@@ -11,6 +11,7 @@ pub mod health;
 pub mod hostnet;
 pub mod io;
 pub mod memory;
+pub mod metrics;
 pub mod netlink;
 pub mod rules_file;
 pub mod runner;
