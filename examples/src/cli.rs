@@ -311,6 +311,9 @@ pub struct DirectorArgs {
     /// Health checks.
     #[command(flatten)]
     pub health: HealthArgs,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (node_exporter's IPVS names).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// Seconds between statistics lines (0: only on SIGUSR1).
     #[arg(long, default_value_t = 0)]
     pub stats_interval_secs: u64,

@@ -384,6 +384,54 @@ t_i_follow() {
     stop_director
 }
 
+# (j) metrics: a real Prometheus in the director's namespace scrapes the running director
+# (two workers, so the per-worker snapshots are added up) and answers queries for
+# node_exporter's IPVS series after traffic.
+t_j_metrics() {
+    local tag=$1 pdir="$E2E_WORK/prometheus" ppid n q i ok
+    if [ "$KIND" != afpacket ]; then skip "$tag (j) metrics: checked through lvs-afpacket"; return 0; fi
+    if ! command -v prometheus >/dev/null 2>&1; then skip "$tag (j) metrics: prometheus not installed"; return 0; fi
+    write_rules "$MODE" multi "$E2E_WORK/rules.metrics"
+    start_director "$KIND" "$MODE" "$E2E_WORK/rules.metrics" --fanout 2 --metrics 127.0.0.1:9390 ||
+        { fail "$tag (j) director with --metrics did not come up"; return 0; }
+    mkdir -p "$pdir"
+    printf 'global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: lvs\n    static_configs:\n      - targets: [\x27127.0.0.1:9390\x27]\n' >"$pdir/prometheus.yml"
+    ip netns exec "$NS_DIR" prometheus --config.file="$pdir/prometheus.yml" --storage.tsdb.path="$pdir/data" \
+        --web.listen-address=127.0.0.1:9391 >"$pdir/log" 2>&1 &
+    ppid=$!
+    E2E_PIDS+=("$ppid")
+    names=$(http_names 9 "http://$VIP4/")
+    ok=0
+    for i in $(seq 1 60); do
+        q=$(ip netns exec "$NS_DIR" curl -sS --max-time 2 \
+            'http://127.0.0.1:9391/api/v1/query?query=sum(node_ipvs_backend_connections_inactive%2Bnode_ipvs_backend_connections_active)' 2>/dev/null || true)
+        n=$(printf '%s' "$q" | "$E2E_PY" -c 'import json,sys
+try:
+    r=json.load(sys.stdin)["data"]["result"]; print(int(float(r[0]["value"][1])) if r else -1)
+except Exception: print(-1)')
+        if [ "$n" -ge 9 ]; then ok=1; break; fi
+        sleep 0.5
+    done
+    if [ "$ok" = 1 ]; then
+        pass "$tag (j) Prometheus scraped the director: $n connections in node_ipvs_backend_connections_* after 9 requests ($names)"
+    else
+        fail "$tag (j) Prometheus did not see the 9 connections within 30 s (last answer: ${q:0:300}; see $pdir/log)"
+    fi
+    q=$(ip netns exec "$NS_DIR" curl -sS --max-time 2 \
+        'http://127.0.0.1:9391/api/v1/query?query=node_ipvs_backend_weight%7Blocal_address%3D%22203.0.113.10%22%2Clocal_port%3D%2280%22%2Cproto%3D%22TCP%22%7D' 2>/dev/null || true)
+    n=$(printf '%s' "$q" | "$E2E_PY" -c 'import json,sys
+try: print(len(json.load(sys.stdin)["data"]["result"]))
+except Exception: print(-1)')
+    if [ "$n" = 3 ]; then
+        pass "$tag (j) node_ipvs_backend_weight has one series per real server of 203.0.113.10:80 (3), labelled as node_exporter does"
+    else
+        fail "$tag (j) node_ipvs_backend_weight{local_address=203.0.113.10,local_port=80,proto=TCP}: expected 3 series, got $n"
+    fi
+    kill_pid "$ppid"
+    check "$tag (j) director still running" director_alive
+    stop_director
+}
+
 run_combo() {
     MODE=$1 KIND=$2
     local tag="[$MODE/$KIND]" t0=$SECONDS
@@ -404,6 +452,7 @@ run_combo() {
         if [ "$MODE" = nat2 ]; then
             if t_h_fanout "$tag"; then :; fi
             if t_i_follow "$tag"; then :; fi
+            if t_j_metrics "$tag"; then :; fi
         fi
     fi
     stop_director

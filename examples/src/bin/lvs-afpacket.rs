@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use std::net::IpAddr;
 use std::os::fd::{AsRawFd, RawFd};
+use std::sync::{Arc, Mutex};
 
 use lvs_examples::cli::DirectorArgs;
 use lvs_examples::hostnet::Port;
@@ -23,6 +24,7 @@ use lvs_examples::io::afpacket::{
     Accept, AfPacketConfig, AfPacketPort, FanoutMode, hw_addr, set_fanout_program_fd,
 };
 use lvs_examples::io::fanout::client_hash_program;
+use lvs_examples::metrics::{MetricsServer, MetricsSnapshot};
 use lvs_examples::runner::{Peers, Runner, vips_of};
 use lvs_examples::signals::Signals;
 use tracing::{error, info};
@@ -124,6 +126,16 @@ fn run(args: &DirectorArgs) -> std::io::Result<()> {
     let (ports, ids) = open_ports(args, None)?;
     let mut ports = boxed(ports);
     let mut runner = Runner::new(args, ids)?;
+    let _metrics = match args.metrics {
+        Some(addr) => {
+            let slot = Arc::new(Mutex::new(MetricsSnapshot::default()));
+            let server = MetricsServer::spawn(addr, slot.clone())?;
+            info!(addr = %server.local_addr(), "metrics at /metrics");
+            runner = runner.with_metrics(slot);
+            Some(server)
+        }
+        None => None,
+    };
     info!(services = runner.service_keys().len(), "director running");
     runner.run(&mut ports, &signals)?;
     print!("{}", runner.stats_text());
@@ -155,6 +167,21 @@ fn run_fanout(args: &DirectorArgs, signals: &Signals) -> std::io::Result<()> {
     for _ in 0..args.fanout {
         opened.push(open_ports(args, Some((group, &vips)))?);
     }
+    // One endpoint for the group: each worker publishes into its own slot and
+    // this thread adds the slots up into the one the server reads.
+    let metrics = match args.metrics {
+        Some(addr) => {
+            let shared = Arc::new(Mutex::new(MetricsSnapshot::default()));
+            let server = MetricsServer::spawn(addr, shared.clone())?;
+            info!(addr = %server.local_addr(), "metrics at /metrics");
+            let slots: Vec<_> = (0..args.fanout)
+                .map(|_| Arc::new(Mutex::new(MetricsSnapshot::default())))
+                .collect();
+            Some((server, shared, slots))
+        }
+        None => None,
+    };
+    let mut last_merge = std::time::Instant::now();
     let mut workers = Vec::new();
     for (w, (peers, (ports, ids))) in Peers::group(usize::from(args.fanout))
         .into_iter()
@@ -164,6 +191,7 @@ fn run_fanout(args: &DirectorArgs, signals: &Signals) -> std::io::Result<()> {
         let ctl = Signals::default();
         let args = args.clone();
         let wctl = ctl.clone();
+        let slot = metrics.as_ref().map(|(_, _, slots)| slots[w].clone());
         let h = std::thread::Builder::new()
             .name(format!("lvs-worker-{w}"))
             .spawn(move || -> std::io::Result<()> {
@@ -185,6 +213,9 @@ fn run_fanout(args: &DirectorArgs, signals: &Signals) -> std::io::Result<()> {
                             }
                             Err(e) => tracing::warn!("fanout program: {e}"),
                         }));
+                if let Some(slot) = slot {
+                    runner = runner.with_metrics(slot);
+                }
                 runner.run(&mut ports, &wctl)?;
                 print!("worker {w}:\n{}", runner.stats_text());
                 Ok(())
@@ -197,6 +228,20 @@ fn run_fanout(args: &DirectorArgs, signals: &Signals) -> std::io::Result<()> {
     );
     while !signals.should_stop() && workers.iter().all(|(_, h)| !h.is_finished()) {
         std::thread::sleep(std::time::Duration::from_millis(20));
+        if let Some((_, shared, slots)) = &metrics
+            && last_merge.elapsed() >= lvs_examples::metrics::PUBLISH_INTERVAL
+        {
+            last_merge = std::time::Instant::now();
+            let mut sum = MetricsSnapshot::default();
+            for s in slots {
+                if let Ok(g) = s.lock() {
+                    sum.merge(&g);
+                }
+            }
+            if let Ok(mut g) = shared.lock() {
+                *g = sum;
+            }
+        }
         let reload = signals.take_reload();
         let stats = signals.take_stats();
         for (ctl, _) in &workers {

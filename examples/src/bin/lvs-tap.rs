@@ -15,10 +15,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use lvs_examples::cli::{DirectorArgs, MacAddr};
+use std::sync::{Arc, Mutex};
+
 use lvs_examples::hostnet::Port;
 use lvs_examples::io::FramePort;
 use lvs_examples::io::afpacket::hw_addr;
 use lvs_examples::io::tap::TunTap;
+use lvs_examples::metrics::{MetricsServer, MetricsSnapshot};
 use lvs_examples::runner::Runner;
 use lvs_examples::signals::Signals;
 use tracing::{error, info};
@@ -75,6 +78,16 @@ fn run(args: &DirectorArgs) -> std::io::Result<()> {
         });
     }
     let mut runner = Runner::new(args, ids)?;
+    let _metrics = match args.metrics {
+        Some(addr) => {
+            let slot = Arc::new(Mutex::new(MetricsSnapshot::default()));
+            let server = MetricsServer::spawn(addr, slot.clone())?;
+            info!(addr = %server.local_addr(), "metrics at /metrics");
+            runner = runner.with_metrics(slot);
+            Some(server)
+        }
+        None => None,
+    };
     runner.run(&mut ports, &signals)?;
     print!("{}", runner.stats_text());
     Ok(())

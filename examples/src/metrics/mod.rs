@@ -201,6 +201,71 @@ impl MetricsSnapshot {
         }
     }
 
+    /// Adds another worker's snapshot to this one (`--fanout`: one Director per worker, one
+    /// endpoint). Counters, connection counts, frames, drops, table and neighbour figures add
+    /// up; a real server's weight and health are the same in every worker and are kept, not
+    /// added; ports of the same name add their losses.
+    pub fn merge(&mut self, other: &MetricsSnapshot) {
+        add_counters(&mut self.totals, &other.totals);
+        for os in &other.services {
+            let Some(s) = self.services.iter_mut().find(|s| s.key == os.key) else {
+                self.services.push(os.clone());
+                continue;
+            };
+            add_counters(&mut s.counters, &os.counters);
+            for ob in &os.backends {
+                match s.backends.iter_mut().find(|b| b.addr == ob.addr) {
+                    Some(b) => {
+                        b.active_conns = b.active_conns.saturating_add(ob.active_conns);
+                        b.inactive_conns = b.inactive_conns.saturating_add(ob.inactive_conns);
+                        b.persistent_conns = b.persistent_conns.saturating_add(ob.persistent_conns);
+                        add_counters(&mut b.counters, &ob.counters);
+                        b.weight = b.weight.max(ob.weight);
+                        b.health = b.health.or(ob.health);
+                    }
+                    None => s.backends.push(ob.clone()),
+                }
+            }
+        }
+        self.frames.received += other.frames.received;
+        self.frames.forwarded += other.frames.forwarded;
+        self.frames.generated += other.frames.generated;
+        self.frames.to_host += other.frames.to_host;
+        for (r, n) in &other.drops {
+            match self.drops.iter_mut().find(|(x, _)| x == r) {
+                Some((_, m)) => *m += n,
+                None => self.drops.push((*r, *n)),
+            }
+        }
+        let (b, o) = (&mut self.balancer, &other.balancer);
+        b.refused_table_full += o.refused_table_full;
+        b.evicted_half_open += o.evicted_half_open;
+        b.no_destination += o.no_destination;
+        b.dest_unavailable += o.dest_unavailable;
+        b.expired += o.expired;
+        b.rescheduled += o.rescheduled;
+        for ot in &other.tables {
+            match self.tables.iter_mut().find(|t| t.family == ot.family) {
+                Some(t) => {
+                    t.entries += ot.entries;
+                    t.capacity += ot.capacity;
+                }
+                None => self.tables.push(*ot),
+            }
+        }
+        self.neighbours += other.neighbours;
+        self.neighbour_capacity += other.neighbour_capacity;
+        for op in &other.ports {
+            match self.ports.iter_mut().find(|p| p.name == op.name) {
+                Some(p) => {
+                    p.losses.add(&op.losses);
+                    p.send_failures += op.send_failures;
+                }
+                None => self.ports.push(op.clone()),
+            }
+        }
+    }
+
     /// The snapshot as Prometheus text (format 0.0.4, [`CONTENT_TYPE`]).
     pub fn render(&self) -> String {
         let mut registry = Registry::default();
@@ -212,6 +277,14 @@ impl MetricsSnapshot {
         }
         out
     }
+}
+
+fn add_counters(a: &mut Counters, b: &Counters) {
+    a.conns += b.conns;
+    a.in_pkts += b.in_pkts;
+    a.out_pkts += b.out_pkts;
+    a.in_bytes += b.in_bytes;
+    a.out_bytes += b.out_bytes;
 }
 
 /// Replaces the shared snapshot with `build()` if the lock is free right now. Returns whether it

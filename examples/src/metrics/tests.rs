@@ -556,3 +556,48 @@ fn http_server_cuts_slow_clients() {
         "{elapsed:?}"
     );
 }
+
+#[test]
+fn fanout_workers_merge_into_one_endpoint() {
+    let (a, rs) = snapshot_with_traffic();
+    let (b, _) = snapshot_with_traffic();
+    let mut m = a.clone();
+    m.merge(&b);
+    // Counters and connection counts add up; weights and health stay.
+    assert_eq!(m.totals.conns, a.totals.conns * 2);
+    assert_eq!(m.frames.received, a.frames.received * 2);
+    let svc = |s: &MetricsSnapshot| {
+        s.services
+            .iter()
+            .flat_map(|s| s.backends.iter())
+            .find(|b| b.addr == rs)
+            .cloned()
+            .unwrap()
+    };
+    let (one, two) = (svc(&a), svc(&m));
+    assert_eq!(
+        two.active_conns + two.inactive_conns,
+        2 * (one.active_conns + one.inactive_conns)
+    );
+    assert_eq!(two.counters.in_pkts, 2 * one.counters.in_pkts);
+    assert_eq!(two.weight, one.weight);
+    assert_eq!(two.health, one.health);
+    assert_eq!(m.services.len(), a.services.len());
+    assert_eq!(m.ports.len(), 1);
+    assert_eq!(m.ports[0].losses.ring_drops, 14);
+    let malformed = |s: &MetricsSnapshot| {
+        s.drops
+            .iter()
+            .find(|(r, _)| *r == DropReason::Malformed)
+            .map(|(_, n)| *n)
+    };
+    assert_eq!(malformed(&m), malformed(&a).map(|n| n * 2));
+    // Still one series per label set after the merge.
+    let text = m.render();
+    let weights = text
+        .lines()
+        .filter(|l| l.starts_with("node_ipvs_backend_weight{"))
+        .count();
+    let backends: usize = m.services.iter().map(|s| s.backends.len()).sum();
+    assert_eq!(weights, backends);
+}

@@ -26,6 +26,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lvs_core::ServiceKey;
@@ -46,6 +47,7 @@ use crate::cli::DirectorArgs;
 use crate::health::{Health, HealthChecker, StateChange, probe_for};
 use crate::hostnet::{NetPlan, Port};
 use crate::io::{FramePort, FrameTx, PortLosses, RxFrame};
+use crate::metrics::{self, MetricsSnapshot, PortMetrics};
 use crate::rules_file::{check_reload, read_rules_file};
 use crate::signals::Signals;
 
@@ -110,6 +112,8 @@ pub struct Runner {
     on_vips: Option<VipsHook>,
     accounts: Vec<PortAccount>,
     last_losses: std::time::Instant,
+    metrics: Option<Arc<Mutex<MetricsSnapshot>>>,
+    last_metrics: std::time::Instant,
 }
 
 /// How often the ports' loss counters are read (the kernel's reset on read and are 32 bits).
@@ -177,10 +181,50 @@ impl Runner {
             vips,
             on_vips: None,
             accounts: Vec::new(),
+            metrics: None,
+            last_metrics: std::time::Instant::now(),
             last_losses: std::time::Instant::now(),
         };
         r.restart_checks()?;
         Ok(r)
+    }
+
+    /// Publish a metrics snapshot into `slot` every [`metrics::PUBLISH_INTERVAL`] (the slot a
+    /// [`MetricsServer`](crate::metrics::MetricsServer) serves, or one worker's share of it).
+    pub fn with_metrics(mut self, slot: Arc<Mutex<MetricsSnapshot>>) -> Self {
+        self.metrics = Some(slot);
+        self
+    }
+
+    fn publish_metrics(&mut self) {
+        let Some(slot) = self.metrics.clone() else {
+            return;
+        };
+        self.last_metrics = std::time::Instant::now();
+        let ports: Vec<PortMetrics> = self
+            .accounts
+            .iter()
+            .map(|a| PortMetrics {
+                name: a.name.clone(),
+                losses: a.losses,
+                send_failures: a.send_failures,
+            })
+            .collect();
+        let checked = self.checks.as_ref().map(|c| c.targets.clone());
+        let down = &self.down;
+        let health = |a: SocketAddr| {
+            checked.as_ref().filter(|t| t.contains(&a)).map(|_| {
+                if down.get(&a).copied().unwrap_or(false) {
+                    Health::Down
+                } else {
+                    Health::Up
+                }
+            })
+        };
+        let director = &self.director;
+        metrics::try_publish(&slot, || {
+            MetricsSnapshot::from_director(director, &health, ports)
+        });
     }
 
     /// Share neighbours learned from the wire with the other workers of a fanout group.
@@ -391,6 +435,9 @@ impl Runner {
             }
             if self.last_losses.elapsed() >= LOSS_POLL {
                 self.poll_losses(ports);
+            }
+            if self.metrics.is_some() && self.last_metrics.elapsed() >= metrics::PUBLISH_INTERVAL {
+                self.publish_metrics();
             }
             if signals.take_stats() {
                 self.poll_losses(ports);
