@@ -28,6 +28,7 @@ import socketserver
 import struct
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
@@ -224,6 +225,46 @@ def conns_main(a):
     return 0 if failures == 0 else 1
 
 
+def ping_main(a):
+    """One ICMP / ICMPv6 echo request to --addr on a raw socket (root); prints "reply from
+    ADDR" when an echo reply with our id and sequence comes back from that address within
+    --timeout, exits 1 otherwise."""
+    v6 = ":" in a.addr
+    fam, proto, req, rep = ((socket.AF_INET6, socket.IPPROTO_ICMPV6, 128, 129) if v6 else
+                            (socket.AF_INET, socket.IPPROTO_ICMP, 8, 0))
+    s = socket.socket(fam, socket.SOCK_RAW, proto)
+    ident, seq = os.getpid() & 0xFFFF, 1
+    payload = b"lvs-rs e2e ping"
+    hdr = struct.pack("!BBHHH", req, 0, 0, ident, seq)
+    if not v6:  # the kernel computes ICMPv6 checksums on raw sockets itself
+        total = 0
+        msg = hdr + payload
+        msg += b"\0" * (len(msg) % 2)
+        for i in range(0, len(msg), 2):
+            total += (msg[i] << 8) | msg[i + 1]
+        while total >> 16:
+            total = (total & 0xFFFF) + (total >> 16)
+        hdr = struct.pack("!BBHHH", req, 0, ~total & 0xFFFF, ident, seq)
+    s.sendto(hdr + payload, (a.addr, 0))
+    deadline = time.time() + a.timeout
+    while True:
+        left = deadline - time.time()
+        if left <= 0:
+            print("no echo reply from %s" % a.addr, file=sys.stderr)
+            return 1
+        s.settimeout(left)
+        try:
+            data, src = s.recvfrom(2048)
+        except socket.timeout:
+            continue
+        icmp = data if v6 else data[(data[0] & 0x0F) * 4:]
+        if len(icmp) >= 8 and src[0] == a.addr:
+            t, _, _, i, q = struct.unpack("!BBHHH", icmp[:8])
+            if t == rep and i == ident and q == seq and icmp[8:] == payload:
+                print("reply from %s" % src[0])
+                return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -254,9 +295,12 @@ def main():
     c.add_argument("--timeout", type=float, default=3.0)
     c.add_argument("--deadline", type=float, default=60.0)
     c.add_argument("--source")
+    g = sub.add_parser("ping")
+    g.add_argument("--addr", required=True)
+    g.add_argument("--timeout", type=float, default=3.0)
     a = p.parse_args()
     fn = {"http": http_main, "sink": sink_main, "udp": udp_main, "udpq": udpq_main,
-          "conns": conns_main}[a.cmd]
+          "conns": conns_main, "ping": ping_main}[a.cmd]
     sys.exit(fn(a) or 0)
 
 

@@ -126,6 +126,26 @@ t_bcd_multi() {
         fail "$tag (d) IPv6 rr: 6 connections to [$VIP6]:80 should reach each server twice, got: $names"
     fi
 
+    # The VIP behaves like a host: it answers ping, and a port without a service refuses
+    # at once (RST) instead of leaving the client to time out.
+    if [ "$KIND" != kernel ]; then
+        local fam2 vip2 rc2
+        for fam2 in 4 6; do
+            vip2=$VIP4; [ "$fam2" = 6 ] && vip2=$VIP6
+            if timeout 6 ip netns exec "$NS_CL" "$E2E_PY" "$E2E_LIB_DIR/e2e.py" ping --addr "$vip2" --timeout 3 >/dev/null 2>&1; then
+                pass "$tag VIP v$fam2 $vip2 answers an echo request"
+            else
+                fail "$tag VIP v$fam2 $vip2 did not answer an echo request"
+            fi
+        done
+        rc2=0
+        http_get "http://$VIP4:9999/" --max-time 3 >/dev/null 2>&1 || rc2=$?
+        if [ "$rc2" = 7 ]; then
+            pass "$tag a VIP port without a service refuses the connection at once (curl: connection refused)"
+        else
+            fail "$tag a connection to $VIP4:9999 (no service) should be refused by a reset, curl exit $rc2 (7 = refused, 28 = timeout)"
+        fi
+    fi
     listing=$(director_listing 2>&1) || true
     printf '%s\n' "--- director listing ($KIND, $MODE) ---" "$listing" "---"
     if [[ $listing == *"$VIP4"* ]]; then
