@@ -433,11 +433,6 @@ impl Balancer {
             .ok_or(ConfigError::Services(ServicesError::NotFound(*key)))
     }
 
-    /// Mutable access to a service by id (for embedders that keep ids).
-    pub fn service_by_id_mut(&mut self, id: ServiceId) -> Option<&mut Service> {
-        self.core.services.get_mut(id)
-    }
-
     // ----- packets -------------------------------------------------------
 
     /// A packet from a client (or anyone) to `info.dst`: find its connection
