@@ -38,18 +38,38 @@ struct Netns {
 }
 
 impl Netns {
-    fn new() -> Netns {
+    /// The pair with `queues` receive and transmit queues on each end.
+    fn new(tag: &str, queues: u32) -> Netns {
         let pid = std::process::id();
         let n = Netns {
-            a: format!("lvsxdp-a-{pid}"),
-            b: format!("lvsxdp-b-{pid}"),
+            a: format!("lvsxdp{tag}-a-{pid}"),
+            b: format!("lvsxdp{tag}-b-{pid}"),
         };
+        let q = queues.to_string();
         run("ip", &["netns", "add", &n.a]);
         run("ip", &["netns", "add", &n.b]);
         run(
             "ip",
             &[
-                "-n", &n.a, "link", "add", "xa", "type", "veth", "peer", "name", "xb", "netns",
+                "-n",
+                &n.a,
+                "link",
+                "add",
+                "xa",
+                "numrxqueues",
+                &q,
+                "numtxqueues",
+                &q,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "xb",
+                "numrxqueues",
+                &q,
+                "numtxqueues",
+                &q,
+                "netns",
                 &n.b,
             ],
         );
@@ -307,9 +327,71 @@ fn afxdp_port_on_veth_generic_and_native() {
         eprintln!("SKIP afxdp_netns: not root");
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new("", 1);
     assert_eq!(exercise(&ns, AttachMode::Generic), XdpMode::Generic);
     assert_eq!(exercise(&ns, AttachMode::Native), XdpMode::Native);
     // Auto picks native on veth (it has ndo_bpf).
     assert_eq!(exercise(&ns, AttachMode::Auto), XdpMode::Native);
+}
+
+/// Two receive queues: one socket each, and flows spread by the veth over both all arrive.
+#[test]
+fn afxdp_port_serves_every_queue() {
+    if !is_root() {
+        eprintln!("SKIP afxdp_netns: not root");
+        return;
+    }
+    let ns = Netns::new("q", 2);
+    let (mut port, mac_a) = Netns::run(&ns.a, || {
+        let mac = hw_addr("xa").unwrap();
+        let cfg = AfXdpConfig {
+            attach: AttachMode::Native,
+            mac: Some(mac),
+            ..AfXdpConfig::default()
+        };
+        (AfXdpPort::open("xa", &cfg).unwrap(), mac)
+    });
+    assert_eq!(port.queues(), 2, "one socket per receive queue");
+    let mac_text = mac_a
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    run(
+        "ip",
+        &[
+            "-n",
+            &ns.b,
+            "neigh",
+            "replace",
+            "198.51.100.1",
+            "lladdr",
+            &mac_text,
+            "dev",
+            "xb",
+        ],
+    );
+    // 64 flows from as many source ports; each datagram says which flow it is.
+    let socks: Vec<UdpSocket> = Netns::run(&ns.b, || {
+        (0..64)
+            .map(|_| UdpSocket::bind((B_IP, 0)).unwrap())
+            .collect()
+    });
+    for (i, s) in socks.iter().enumerate() {
+        s.send_to(&[i as u8; 20], (A_IP, 7777)).unwrap();
+    }
+    let mut seen = [false; 64];
+    let end = Instant::now() + Duration::from_secs(5);
+    while seen.iter().any(|s| !s) && Instant::now() < end {
+        let mut on = |f: RxFrame<'_>, _: &mut dyn FrameTx| {
+            if udp_dport(f.data()) == Some(7777)
+                && let Some(&i) = f.data().get(42)
+            {
+                seen[usize::from(i) % 64] = true;
+            }
+        };
+        port.recv_batch(Some(Duration::from_millis(50)), &mut on)
+            .unwrap();
+    }
+    assert!(seen.iter().all(|s| *s), "flows received: {seen:?}");
 }

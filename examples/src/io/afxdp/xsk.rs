@@ -82,6 +82,8 @@ pub(super) struct Xsk {
 /// Room the kernel keeps in front of every received frame (`XDP_PACKET_HEADROOM`), on top of
 /// the UMEM headroom.
 pub(super) const XDP_PACKET_HEADROOM: u64 = 256;
+/// Binds tried while a queue is still held by a closed socket (25 ms apart).
+const BIND_BUSY_TRIES: u32 = 40;
 /// Most kicks one flush may take (copy mode sends at most 32 frames per `sendto`).
 const MAX_KICKS: u32 = 256;
 
@@ -262,16 +264,27 @@ impl Xsk {
             sxdp_queue_id: queue,
             sxdp_shared_umem_fd: 0,
         };
-        // SAFETY: `sxdp` is a valid sockaddr_xdp and we pass its exact size.
-        let rc = unsafe {
-            libc::bind(
-                sfd,
-                (&sxdp as *const libc::sockaddr_xdp).cast(),
-                size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
+        // A socket that served this queue a moment ago (a restart) releases it after an RCU
+        // grace period; until then the bind says EBUSY. Retry for up to about a second.
+        let mut tries = 0;
+        loop {
+            // SAFETY: `sxdp` is a valid sockaddr_xdp and we pass its exact size.
+            let rc = unsafe {
+                libc::bind(
+                    sfd,
+                    (&sxdp as *const libc::sockaddr_xdp).cast(),
+                    size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
+                )
+            };
+            if rc == 0 {
+                break;
+            }
             let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EBUSY) && tries < BIND_BUSY_TRIES {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(25));
+                continue;
+            }
             return Err(io::Error::new(
                 e.kind(),
                 format!("bind AF_XDP queue {queue} ({mode:?}): {e}"),
