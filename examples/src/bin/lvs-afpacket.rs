@@ -40,7 +40,8 @@ use tracing::{error, info};
 struct Cli {
     #[command(flatten)]
     d: DirectorArgs,
-    /// Packet I/O: `packet` (AF_PACKET TPACKET_V3, the default: the fastest on veth) or
+    /// Packet I/O: `packet` (AF_PACKET TPACKET_V3, the default: the kernel keeps its copy of
+    /// every frame and the offloads stay on) or
     /// `af_xdp` (AF_XDP sockets, one per receive queue; zero copy where the driver has it).
     #[arg(long, value_enum, default_value_t = Io::Packet)]
     io: Io,
