@@ -10,8 +10,11 @@
 # Environment:
 #   BENCH_SECS       seconds per measurement (default 5)
 #   BENCH_TOPO       topologies, any of: nat (one-armed) nat2 (two-armed) (default "nat nat2")
-#   BENCH_DIRECTORS  any of: kernel afpacket afpacket-fanoutN tap
-#                    (default "kernel afpacket afpacket-fanout2 tap"). The lvs directors are
+#   BENCH_DIRECTORS  any of: kernel afpacket afpacket-fanoutN tap afxdp afxdp-generic
+#                    (default "kernel afpacket afpacket-fanout2 tap"). afxdp is lvs-afpacket
+#                    --io af_xdp (native XDP on veth), afxdp-generic the same with
+#                    --xdp-mode generic; both only with offloads off (AF_XDP carries no
+#                    checksum metadata: with offloads on they are skipped). The lvs directors are
 #                    started as the e2e harness starts them (start_director: learned
 #                    addressing, no --addr). kernel and afpacket* share one network per
 #                    topology; tap needs its own (bridges and TAPs in the director namespace),
@@ -47,8 +50,8 @@ for t in $BENCH_TOPO; do
     case $t in nat|nat2) ;; *) echo "ERROR: BENCH_TOPO: unknown topology '$t' (nat, nat2)" >&2; exit 1 ;; esac
 done
 for d in $BENCH_DIRECTORS; do
-    case $d in kernel|afpacket|tap) ;; afpacket-fanout[1-9]|afpacket-fanout[1-9][0-9]) ;;
-        *) echo "ERROR: BENCH_DIRECTORS: unknown director '$d' (kernel afpacket afpacket-fanoutN tap)" >&2; exit 1 ;;
+    case $d in kernel|afpacket|tap|afxdp|afxdp-generic) ;; afpacket-fanout[1-9]|afpacket-fanout[1-9][0-9]) ;;
+        *) echo "ERROR: BENCH_DIRECTORS: unknown director '$d' (kernel afpacket afpacket-fanoutN tap afxdp afxdp-generic)" >&2; exit 1 ;;
     esac
 done
 for o in $BENCH_OFFLOADS; do
@@ -108,13 +111,21 @@ fi
 
 # dir_kind D / dir_args D / dir_label D: the start_director kind, extra flags and table label.
 dir_kind() { case $1 in kernel) echo kernel ;; tap) echo tap ;; *) echo afpacket ;; esac; }
-dir_args() { case $1 in afpacket-fanout*) echo "--fanout ${1#afpacket-fanout}" ;; esac; }
+dir_args() {
+    case $1 in
+        afpacket-fanout*) echo "--fanout ${1#afpacket-fanout}" ;;
+        afxdp) echo "--io af_xdp" ;;
+        afxdp-generic) echo "--io af_xdp --xdp-mode generic" ;;
+    esac
+}
 dir_label() {
     case $1 in
         kernel) echo "kernel nftables" ;;
         afpacket) echo "lvs-afpacket" ;;
         afpacket-fanout*) echo "lvs-afpacket --fanout ${1#afpacket-fanout}" ;;
         tap) echo "lvs-tap" ;;
+        afxdp) echo "lvs-afpacket --io af_xdp" ;;
+        afxdp-generic) echo "lvs-afpacket --io af_xdp (generic)" ;;
     esac
 }
 
@@ -180,6 +191,11 @@ bench_director() {
         RES[$key,note]="missing"
         return 0
     fi
+    case $d:$off in afxdp*:on)
+        echo "SKIP $d with offloads on: AF_XDP cannot tell partial checksums from bad ones"
+        RES[$key,note]="offloads off only"
+        return 0 ;;
+    esac
     read -r -a args <<<"$(dir_args "$d")"
     e2e_log "=== [$key] $(dir_label "$d")"
     if ! start_director "$kind" "$topo" "$E2E_WORK/rules.bench" "${args[@]+"${args[@]}"}"; then

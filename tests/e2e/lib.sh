@@ -48,6 +48,9 @@
 #   E2E_STATIC_NEIGH=1  give the director --neighbor entries for the real servers (default: it resolves)
 #   E2E_OFFLOADS=on|off on (default): interfaces keep their default offloads; off: ethtool -K off
 #   E2E_FLAG_ADDRS=1    pass the director's addresses as --addr flags (default: learned from the kernel)
+#   E2E_IO=packet|af_xdp  lvs-afpacket's --io (default packet). af_xdp needs E2E_OFFLOADS=off
+#                   (AF_XDP carries no checksum metadata; run.sh defaults it to off then);
+#                   E2E_XDP_MODE=auto|native|generic picks where the XDP program runs (auto)
 
 E2E_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 E2E_REPO=$(cd "$E2E_LIB_DIR/../.." && pwd)
@@ -174,6 +177,9 @@ ns_rs() { ns "rs$1"; }
 # director must cope). E2E_OFFLOADS=off: `ethtool -K ... off` on every link the tests make,
 # so the director sees only what a wire would carry.
 E2E_OFFLOADS=${E2E_OFFLOADS:-on}
+# lvs-afpacket's packet I/O (--io): packet (AF_PACKET) or af_xdp.
+E2E_IO=${E2E_IO:-packet}
+E2E_XDP_MODE=${E2E_XDP_MODE:-auto}
 link_offloads() { # link_offloads NS DEV
     [ "$E2E_OFFLOADS" = off ] || return 0
     ip netns exec "$1" ethtool -K "$2" tx off rx off tso off gso off gro off >/dev/null 2>&1 ||
@@ -609,6 +615,8 @@ start_director() {
         afpacket)
             cmd=("$(director_bin afpacket)" --rules "$rules")
             for d in "${DIR_IFACES[@]}"; do cmd+=(--iface "$d"); done
+            # AF_XDP (E2E_IO=af_xdp): the same binary with --io af_xdp.
+            [ "$E2E_IO" = af_xdp ] && cmd+=(--io af_xdp --xdp-mode "$E2E_XDP_MODE")
             ;;
         tap)
             cmd=("$(director_bin tap)" --rules "$rules")

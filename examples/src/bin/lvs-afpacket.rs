@@ -9,6 +9,12 @@
 //! keeps its copy of every frame: run the director in a namespace or host
 //! where IP forwarding is off and the VIPs have blackhole routes, so that only
 //! this program moves VIP traffic (see the README).
+//!
+//! `--io af_xdp` serves the interfaces through AF_XDP instead (one socket per
+//! receive queue, an XDP redirect program attached while the process runs; see
+//! `lvs_examples::io::afxdp`): the kernel then sees no frame on them, AF_XDP
+//! carries no offload metadata (the peers' checksum offload must be off), and
+//! `--fanout` is refused. The binary keeps its name for both.
 
 use std::process::ExitCode;
 
@@ -23,6 +29,7 @@ use lvs_examples::io::FramePort;
 use lvs_examples::io::afpacket::{
     Accept, AfPacketConfig, AfPacketPort, FanoutMode, hw_addr, set_fanout_program_fd,
 };
+use lvs_examples::io::afxdp::{AfXdpConfig, AfXdpPort, AttachMode, rx_queue_count};
 use lvs_examples::io::fanout::client_hash_program;
 use lvs_examples::metrics::{MetricsServer, MetricsSnapshot};
 use lvs_examples::runner::{Peers, Runner, vips_of};
@@ -35,12 +42,45 @@ use tracing::{error, info};
 struct Cli {
     #[command(flatten)]
     d: DirectorArgs,
+    /// Packet I/O: `packet` (AF_PACKET TPACKET_V3, the default: the kernel keeps its copy of
+    /// every frame and the offloads stay on) or
+    /// `af_xdp` (AF_XDP sockets, one per receive queue; zero copy where the driver has it).
+    #[arg(long, value_enum, default_value_t = Io::Packet)]
+    io: Io,
+    /// With `--io af_xdp`: where the XDP program runs (`auto`: native, else generic).
+    #[arg(long, value_enum, default_value_t = XdpAttach::Auto)]
+    xdp_mode: XdpAttach,
+}
+
+/// The `--io` backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Io {
+    /// AF_PACKET with a TPACKET_V3 receive ring.
+    Packet,
+    /// AF_XDP.
+    #[value(name = "af_xdp", alias = "afxdp")]
+    AfXdp,
+}
+
+/// The `--xdp-mode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum XdpAttach {
+    /// Native if the driver supports it, generic otherwise.
+    Auto,
+    /// Native (driver) XDP only.
+    Native,
+    /// Generic (skb) XDP only.
+    Generic,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli.d.log.init();
-    match run(&cli.d) {
+    let result = match cli.io {
+        Io::Packet => run(&cli.d),
+        Io::AfXdp => run_af_xdp(&cli.d, cli.xdp_mode),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
@@ -265,4 +305,75 @@ fn run_fanout(args: &DirectorArgs, signals: &Signals) -> std::io::Result<()> {
         }
     }
     result
+}
+
+/// The AF_XDP settings for interface `name` (its MAC decides which frames are lent).
+fn af_xdp_config(mac: [u8; 6], mode: XdpAttach) -> AfXdpConfig {
+    AfXdpConfig {
+        attach: match mode {
+            XdpAttach::Auto => AttachMode::Auto,
+            XdpAttach::Native => AttachMode::Native,
+            XdpAttach::Generic => AttachMode::Generic,
+        },
+        mac: Some(mac),
+        // As the AF_PACKET ports: a --mac that is not the interface's own still arrives.
+        promiscuous: true,
+        ..AfXdpConfig::default()
+    }
+}
+
+/// `--io af_xdp`: one AF_XDP port per `--iface`, one worker.
+///
+/// `--fanout` is refused: the NIC's receive-side scaling spreads the two directions of a
+/// VS/NAT connection over different queues, so one worker per queue would split connections
+/// between connection tables (see `lvs_examples::io::afxdp`).
+fn run_af_xdp(args: &DirectorArgs, mode: XdpAttach) -> std::io::Result<()> {
+    if args.ifaces.is_empty() {
+        return Err(std::io::Error::other("give at least one --iface"));
+    }
+    if args.fanout > 1 {
+        return Err(std::io::Error::other(
+            "--fanout is not supported with --io af_xdp: one worker serves every receive \
+             queue (a per-queue worker would split NAT connections between tables)",
+        ));
+    }
+    args.check_links().map_err(std::io::Error::other)?;
+    let umem: u64 = args
+        .ifaces
+        .iter()
+        .map(|i| AfXdpConfig::default().umem_bytes(rx_queue_count(i).unwrap_or(1)))
+        .sum();
+    lvs_examples::memory::check_args(args, 1, umem).map_err(std::io::Error::other)?;
+    let signals = Signals::install()?;
+    let mut ports: Vec<Box<dyn FramePort>> = Vec::new();
+    let mut ids = Vec::new();
+    for name in &args.ifaces {
+        let (mac, follow_kernel_mac) = match args.mac {
+            Some(m) => (m.0, false),
+            None => (hw_addr(name)?, !args.no_netlink),
+        };
+        let port = AfXdpPort::open(name, &af_xdp_config(mac, mode))?;
+        info!(
+            iface = %name,
+            mac = %lvs_examples::cli::MacAddr(mac),
+            xdp = %port.mode(),
+            queues = port.queues(),
+            zero_copy = port.zero_copy(),
+            "attached (AF_XDP)"
+        );
+        ids.push(Port {
+            name: name.clone(),
+            mac,
+            follow_kernel_mac,
+        });
+        ports.push(Box::new(port));
+    }
+    let mut runner = Runner::new(args, ids)?;
+    info!(
+        services = runner.service_keys().len(),
+        "director running (AF_XDP)"
+    );
+    runner.run(&mut ports, &signals)?;
+    print!("{}", runner.stats_text());
+    Ok(())
 }

@@ -18,6 +18,7 @@
 //!   them, so the port must report them for the operator's listing to add up.
 
 pub mod afpacket;
+pub mod afxdp;
 pub mod fanout;
 pub mod pcap;
 pub mod tap;
