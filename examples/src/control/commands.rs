@@ -221,12 +221,10 @@ const RULE: &[(&str, &str, Arity, &str)] = &[
 
 const RULE_COMMANDS: usize = 9;
 
-fn rule_entry(
-    token: &str,
-) -> Option<(
-    usize,
-    &'static (&'static str, &'static str, Arity, &'static str),
-)> {
+/// One row of [`RULE`].
+type RuleRow = (&'static str, &'static str, Arity, &'static str);
+
+fn rule_entry(token: &str) -> Option<(usize, &'static RuleRow)> {
     RULE.iter()
         .enumerate()
         .find(|(_, e)| (!e.0.is_empty() && e.0 == token) || e.1 == token)
