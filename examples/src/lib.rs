@@ -6,6 +6,7 @@
 //! are thin wiring around [`io::FrameHandler`].
 
 pub mod cli;
+pub mod control;
 pub mod decap;
 pub mod health;
 pub mod hostnet;

@@ -8,7 +8,7 @@ use std::path::Path;
 
 type Body = fn(&[u8]);
 
-const TARGETS: [(&str, Body); 8] = [
+const TARGETS: [(&str, Body); 9] = [
     ("parse", lvs_fuzz::parse),
     ("rules", lvs_fuzz::rules),
     ("nat", lvs_fuzz::nat),
@@ -17,6 +17,7 @@ const TARGETS: [(&str, Body); 8] = [
     ("icmp_gen", lvs_fuzz::icmp_gen),
     ("director", lvs_fuzz::director),
     ("gso", lvs_fuzz::gso),
+    ("control", lvs_fuzz::control),
 ];
 
 /// The files in `dir` (not recursive, dot files skipped), sorted; none if it is missing.

@@ -56,7 +56,7 @@ mod print;
 #[cfg(feature = "alloc")]
 pub mod listing;
 
-pub use parse::parse_line;
+pub use parse::{parse_args, parse_line};
 pub use print::{write_server_line, write_service_line, write_timeouts_line};
 
 #[cfg(feature = "alloc")]

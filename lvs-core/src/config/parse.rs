@@ -173,9 +173,9 @@ fn is_value(token: &str) -> bool {
     !token.starts_with('-') && !token.starts_with('#')
 }
 
-fn collect(line: &str) -> Result<Raw<'_>, Kind> {
+fn collect<'a>(tokens: impl Iterator<Item = &'a str>) -> Result<Raw<'a>, Kind> {
     let mut raw = Raw::default();
-    let mut tokens = line.split_ascii_whitespace().peekable();
+    let mut tokens = tokens.peekable();
     while let Some(token) = tokens.next() {
         if token.starts_with('#') {
             break;
@@ -648,7 +648,40 @@ fn timeouts(raw: &Raw<'_>) -> Result<Timeouts, Kind> {
 /// command `ipvsadm -R` reads is known: `-A`, `-E`, `-D`, `-a`, `-e`, `-d`,
 /// `-C`, `-Z` and `--set`. Never panics; allocates nothing.
 pub fn parse_line(line: &str) -> Result<Option<Command>, ConfigErrorKind> {
-    let raw = collect(line)?;
+    interpret(collect(line.split_ascii_whitespace())?)
+}
+
+/// Parse one command given as separate arguments, as a shell hands them to
+/// `ipvsadm` (`["-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "-w", "3"]`):
+/// the same options, defaults and errors as [`parse_line`], without the
+/// line splitting. An argument is never split further, so a value holding
+/// whitespace (`"10.0.0.1:80 -w 5"`) is one bad value, not more options; a
+/// `#` argument is not a comment but an error where an option is expected.
+/// `Ok(None)` for an empty argument list. Never panics; allocates nothing.
+pub fn parse_args<'a, I>(args: I) -> Result<Option<Command>, ConfigErrorKind>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    let mut args = args.into_iter().peekable();
+    // `collect` stops at a comment; on a command line a `#` word is a stray
+    // argument.
+    let mut stray = None;
+    let raw = collect(core::iter::from_fn(|| {
+        let a = args.next()?;
+        if a.starts_with('#') {
+            stray = Some(a);
+            return None;
+        }
+        Some(a)
+    }))?;
+    if let Some(a) = stray {
+        return Err(Kind::UnexpectedArgument(Snippet::new(a)));
+    }
+    interpret(raw)
+}
+
+/// The command of a collected line, checked and with defaults applied.
+fn interpret(raw: Raw<'_>) -> Result<Option<Command>, ConfigErrorKind> {
     let Some(cmd) = raw.command else {
         return if raw.seen == 0 {
             Ok(None)
@@ -793,6 +826,28 @@ pub fn parse(text: &str) -> Result<super::Config, super::ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn args_are_not_split_again() {
+        let line = "-a -t 10.0.0.1:80 -r 10.0.0.2 -w 3";
+        let args: [&str; 7] = ["-a", "-t", "10.0.0.1:80", "-r", "10.0.0.2", "-w", "3"];
+        assert_eq!(parse_args(args), parse_line(line));
+        assert!(matches!(
+            parse_args(args),
+            Ok(Some(Command::AddServer { .. }))
+        ));
+        // One argument holding spaces is one (bad) value.
+        assert_eq!(
+            parse_args(["-A", "-t", "10.0.0.1:80 -s rr"]),
+            Err(Kind::BadPort(Snippet::new("80 -s rr")))
+        );
+        // `#` is not a comment on a command line.
+        assert_eq!(
+            parse_args(["-C", "#x"]),
+            Err(Kind::UnexpectedArgument(Snippet::new("#x")))
+        );
+        assert_eq!(parse_args([]), Ok(None));
+    }
 
     #[test]
     fn every_option_has_a_bit() {
