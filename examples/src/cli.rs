@@ -311,6 +311,12 @@ pub struct DirectorArgs {
     /// Health checks.
     #[command(flatten)]
     pub health: HealthArgs,
+    /// The control socket `lvsadm` talks to (created owner-only; a live one is not replaced).
+    #[arg(long, value_name = "PATH", default_value = crate::control::DEFAULT_CONTROL_PATH)]
+    pub control: PathBuf,
+    /// Serve no control socket.
+    #[arg(long)]
+    pub no_control: bool,
     /// Serve Prometheus metrics at http://ADDR:PORT/metrics (node_exporter's IPVS names).
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<std::net::SocketAddr>,

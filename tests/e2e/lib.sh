@@ -624,9 +624,12 @@ start_director() {
             cmd+=(--mac "$TAP_MAC")
             ;;
     esac
+    # Each director its own control socket (the default under /run is shared by every
+    # namespace of the host, and a live socket is not replaced).
+    DIRECTOR_CONTROL="$E2E_WORK/control-$DIRECTOR_SEQ.sock"
     case $kind in
         afpacket|tap)
-            cmd+=("${flags[@]+"${flags[@]}"}" "${neigh[@]+"${neigh[@]}"}" "$@")
+            cmd+=(--control "$DIRECTOR_CONTROL" "${flags[@]+"${flags[@]}"}" "${neigh[@]+"${neigh[@]}"}" "$@")
             DIRECTOR_CMD="${cmd[*]}"
             printf '%s\n' "$DIRECTOR_CMD" >"$E2E_WORK/director-$DIRECTOR_SEQ.cmd"
             ip netns exec "$NS_DIR" "${cmd[@]}" >"$DIRECTOR_OUT" 2>"$DIRECTOR_ERR" &

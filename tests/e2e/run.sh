@@ -318,7 +318,7 @@ t_h_fanout() {
         write_rules "$MODE" multi "$E2E_WORK/rules.fanout"
         local err="$E2E_WORK/fanout-afxdp.err" frc=0
         timeout 10 ip netns exec "$NS_DIR" "$(director_bin afpacket)" --rules "$E2E_WORK/rules.fanout" \
-            "${DIR_IFACES[@]/#/--iface=}" --io af_xdp --fanout 2 >/dev/null 2>"$err" || frc=$?
+            "${DIR_IFACES[@]/#/--iface=}" --io af_xdp --fanout 2 --no-control >/dev/null 2>"$err" || frc=$?
         if [ "$frc" = 1 ] && grep -q "fanout is not supported with --io af_xdp" "$err"; then
             pass "$tag (h) --fanout 2 with --io af_xdp is refused cleanly"
         else
@@ -479,6 +479,69 @@ except Exception: print(-1)')
     stop_director
 }
 
+# (k) lvsadm on the running director, under traffic: a real server added, one drained to
+# weight 0, one deleted, while a long download runs; the download arrives intact and new
+# connections follow each change. ipvsadm's exit codes for a refused change.
+t_k_lvsadm() {
+    local tag=$1 adm="$LVS_BIN/lvsadm" names dl="$E2E_WORK/download-k.bin" dlpid rc=0 big="$E2E_WORK/files/big.bin" out svc
+    if [ "$KIND" = kernel ]; then skip "$tag (k) lvsadm: the kernel stand-in has none"; return 0; fi
+    if [ ! -x "$adm" ]; then fail "$tag (k) $adm is missing"; return 0; fi
+    write_rules "$MODE" wrr1 "$E2E_WORK/rules.lvsadm"
+    start_director "$KIND" "$MODE" "$E2E_WORK/rules.lvsadm" "$@" || { fail "$tag (k) director did not come up"; return 0; }
+    svc="$VIP4:80"
+    local r1 r2 r3 p
+    r1="$(rs_addr4 1):$(rs_port "$MODE" http)"; r2="$(rs_addr4 2):$(rs_port "$MODE" http)"; r3="$(rs_addr4 3):$(rs_port "$MODE" http)"
+    case $MODE in nat|nat2) p=-m ;; dr) p=-g ;; *) p=-i ;; esac
+    rm -f "$dl"
+    timeout 60 ip netns exec "$NS_CL" curl -sS --connect-timeout 3 --max-time 55 --limit-rate "$E2E_RATE" \
+        -o "$dl" "http://$VIP4/files/big.bin" 2>"$E2E_WORK/download-k.err" &
+    dlpid=$!
+    sleep 0.5
+    if "$adm" --control "$DIRECTOR_CONTROL" -a -t "$svc" -r "$r3" $p -w 1 2>"$E2E_WORK/lvsadm.err"; then
+        names=$(http_names 6 "http://$VIP4/")
+        # shellcheck disable=SC2086
+        set -- $names
+        if [ "$(count_of ERR "$@")" = 0 ] && [ "$(count_of rs3 "$@")" -ge 1 ]; then
+            pass "$tag (k) lvsadm -a: rs3 added under traffic, new connections reach it ($names)"
+        else
+            fail "$tag (k) lvsadm -a: expected rs3 among 6 new connections and no errors, got: $names"
+        fi
+    else
+        fail "$tag (k) lvsadm -a failed: $(head -c 300 "$E2E_WORK/lvsadm.err")"
+    fi
+    "$adm" --control "$DIRECTOR_CONTROL" -e -t "$svc" -r "$r1" $p -w 0 2>>"$E2E_WORK/lvsadm.err" || fail "$tag (k) lvsadm -e failed"
+    "$adm" --control "$DIRECTOR_CONTROL" -d -t "$svc" -r "$r2" 2>>"$E2E_WORK/lvsadm.err" || fail "$tag (k) lvsadm -d failed"
+    names=$(http_names 6 "http://$VIP4/")
+    # shellcheck disable=SC2086
+    set -- $names
+    if [ "$(count_of ERR "$@")" = 0 ] && [ "$(count_of rs3 "$@")" = 6 ]; then
+        pass "$tag (k) lvsadm -e -w 0 (rs1) and -d (rs2): all 6 new connections on rs3"
+    else
+        fail "$tag (k) after draining rs1 and deleting rs2 all new connections should reach rs3, got: $names"
+    fi
+    out=$("$adm" --control "$DIRECTOR_CONTROL" -Ln 2>&1) || true
+    if [[ $out == *"-> $r3"* ]] && [[ $out != *"-> $r2 "* ]]; then
+        pass "$tag (k) lvsadm -Ln shows the live state (rs3 in, rs2 out)"
+    else
+        fail "$tag (k) lvsadm -Ln does not show the live state: $out"
+    fi
+    rc=0; "$adm" --control "$DIRECTOR_CONTROL" -d -t "$svc" -r "$r2" >/dev/null 2>&1 || rc=$?
+    if [ "$rc" != 0 ]; then
+        pass "$tag (k) deleting a real server that is gone is refused (exit $rc)"
+    else
+        fail "$tag (k) deleting a real server that is gone should fail"
+    fi
+    rc=0
+    wait "$dlpid" || rc=$?
+    if [ "$rc" = 0 ] && [ "$(sha256sum <"$dl")" = "$(sha256sum <"$big")" ]; then
+        pass "$tag (k) the $(stat -c %s "$big")-byte download across the lvsadm changes is intact (sha256)"
+    else
+        fail "$tag (k) download across the lvsadm changes: curl rc=$rc, $(stat -c %s "$dl" 2>/dev/null || echo 0) of $(stat -c %s "$big") bytes: $(head -c 300 "$E2E_WORK/download-k.err")"
+    fi
+    check "$tag (k) director still running" director_alive
+    stop_director
+}
+
 run_combo() {
     MODE=$1 KIND=$2
     local tag="[$MODE/$KIND]" t0=$SECONDS
@@ -501,6 +564,8 @@ run_combo() {
             if t_h_fanout "$tag"; then :; fi
             if t_i_follow "$tag"; then :; fi
             if t_j_metrics "$tag"; then :; fi
+            if t_k_lvsadm "$tag"; then :; fi
+            if [ "$KIND" = afpacket ] && [ "$E2E_IO" != af_xdp ] && t_k_lvsadm "$tag (fanout 2)" --fanout 2; then :; fi
         fi
     fi
     stop_director

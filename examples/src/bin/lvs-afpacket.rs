@@ -24,6 +24,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Mutex};
 
 use lvs_examples::cli::DirectorArgs;
+use lvs_examples::control::ControlServer;
 use lvs_examples::hostnet::Port;
 use lvs_examples::io::FramePort;
 use lvs_examples::io::afpacket::{
@@ -32,7 +33,7 @@ use lvs_examples::io::afpacket::{
 use lvs_examples::io::afxdp::{AfXdpConfig, AfXdpPort, AttachMode, rx_queue_count};
 use lvs_examples::io::fanout::client_hash_program;
 use lvs_examples::metrics::{MetricsServer, MetricsSnapshot};
-use lvs_examples::runner::{Peers, Runner, vips_of};
+use lvs_examples::runner::{ControlLink, Peers, Relay, Runner, vips_of};
 use lvs_examples::signals::Signals;
 use tracing::{error, info};
 
@@ -166,6 +167,11 @@ fn run(args: &DirectorArgs) -> std::io::Result<()> {
     let (ports, ids) = open_ports(args, None)?;
     let mut ports = boxed(ports);
     let mut runner = Runner::new(args, ids)?;
+    if !args.no_control {
+        let server = ControlServer::bind(&args.control)?;
+        info!(path = %args.control.display(), "control socket (lvsadm)");
+        runner = runner.with_control(ControlLink::Socket(server));
+    }
     let _metrics = match args.metrics {
         Some(addr) => {
             let slot = Arc::new(Mutex::new(MetricsSnapshot::default()));
@@ -222,6 +228,16 @@ fn run_fanout(args: &DirectorArgs, signals: &Signals) -> std::io::Result<()> {
         None => None,
     };
     let mut last_merge = std::time::Instant::now();
+    // lvsadm: the main thread owns the socket and relays each request to every worker.
+    let (mut relay, mut inboxes) = if args.no_control {
+        (None, Vec::new())
+    } else {
+        let server = ControlServer::bind(&args.control)?;
+        info!(path = %args.control.display(), "control socket (lvsadm), relayed to every worker");
+        let (r, links) = Relay::new(server, usize::from(args.fanout));
+        (Some(r), links)
+    };
+    inboxes.reverse();
     let mut workers = Vec::new();
     for (w, (peers, (ports, ids))) in Peers::group(usize::from(args.fanout))
         .into_iter()
@@ -232,6 +248,7 @@ fn run_fanout(args: &DirectorArgs, signals: &Signals) -> std::io::Result<()> {
         let args = args.clone();
         let wctl = ctl.clone();
         let slot = metrics.as_ref().map(|(_, _, slots)| slots[w].clone());
+        let inbox = inboxes.pop();
         let h = std::thread::Builder::new()
             .name(format!("lvs-worker-{w}"))
             .spawn(move || -> std::io::Result<()> {
@@ -256,6 +273,9 @@ fn run_fanout(args: &DirectorArgs, signals: &Signals) -> std::io::Result<()> {
                 if let Some(slot) = slot {
                     runner = runner.with_metrics(slot);
                 }
+                if let Some(inbox) = inbox {
+                    runner = runner.with_control(inbox);
+                }
                 runner.run(&mut ports, &wctl)?;
                 print!("worker {w}:\n{}", runner.stats_text());
                 Ok(())
@@ -268,6 +288,9 @@ fn run_fanout(args: &DirectorArgs, signals: &Signals) -> std::io::Result<()> {
     );
     while !signals.should_stop() && workers.iter().all(|(_, h)| !h.is_finished()) {
         std::thread::sleep(std::time::Duration::from_millis(20));
+        if let Some(r) = relay.as_mut() {
+            r.poll();
+        }
         if let Some((_, shared, slots)) = &metrics
             && last_merge.elapsed() >= lvs_examples::metrics::PUBLISH_INTERVAL
         {

@@ -17,12 +17,13 @@ use clap::Parser;
 use lvs_examples::cli::{DirectorArgs, MacAddr};
 use std::sync::{Arc, Mutex};
 
+use lvs_examples::control::ControlServer;
 use lvs_examples::hostnet::Port;
 use lvs_examples::io::FramePort;
 use lvs_examples::io::afpacket::hw_addr;
 use lvs_examples::io::tap::TunTap;
 use lvs_examples::metrics::{MetricsServer, MetricsSnapshot};
-use lvs_examples::runner::Runner;
+use lvs_examples::runner::{ControlLink, Runner};
 use lvs_examples::signals::Signals;
 use tracing::{error, info};
 
@@ -78,6 +79,11 @@ fn run(args: &DirectorArgs) -> std::io::Result<()> {
         });
     }
     let mut runner = Runner::new(args, ids)?;
+    if !args.no_control {
+        let server = ControlServer::bind(&args.control)?;
+        info!(path = %args.control.display(), "control socket (lvsadm)");
+        runner = runner.with_control(ControlLink::Socket(server));
+    }
     let _metrics = match args.metrics {
         Some(addr) => {
             let slot = Arc::new(Mutex::new(MetricsSnapshot::default()));

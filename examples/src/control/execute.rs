@@ -191,12 +191,8 @@ fn apply(
         }
         C::Zero(None) => b.zero_counters(),
         C::Zero(Some(key)) => {
-            let Some(id) = b.services().find(&key) else {
+            if b.zero_service_counters(&key).is_err() {
                 return Err("No such service".into());
-            };
-            if let Some(svc) = b.service_by_id_mut(id) {
-                svc.state.stats.zero();
-                svc.for_each_server_mut(|r| r.stats.zero());
             }
         }
         _ => return Err("Invalid operation".into()),

@@ -35,10 +35,12 @@ use lvs_core::config::{self, Config};
 use lvs_forwarding::{Director, DirectorConfig, MacAddr, Offload, Verdict};
 use tracing::{info, warn};
 
+mod control;
 mod net;
 mod peers;
 mod tx;
 
+pub use control::{ControlLink, Relay, Relayed};
 pub use net::{HostNetwork, describe};
 pub use peers::Peers;
 use tx::TxPool;
@@ -114,6 +116,8 @@ pub struct Runner {
     last_losses: std::time::Instant,
     metrics: Option<Arc<Mutex<MetricsSnapshot>>>,
     last_metrics: std::time::Instant,
+    control: Option<ControlLink>,
+    last_control: std::time::Instant,
 }
 
 /// How often the ports' loss counters are read (the kernel's reset on read and are 32 bits).
@@ -183,6 +187,8 @@ impl Runner {
             accounts: Vec::new(),
             metrics: None,
             last_metrics: std::time::Instant::now(),
+            control: None,
+            last_control: std::time::Instant::now(),
             last_losses: std::time::Instant::now(),
         };
         r.restart_checks()?;
@@ -336,21 +342,57 @@ impl Runner {
         match self.director.apply_config(&rules) {
             Ok(sum) => {
                 info!(?sum, "rules reloaded");
-                let vips = vips_of(&rules);
-                if vips != self.vips {
-                    if let Some(h) = self.on_vips.as_mut() {
-                        h(&vips);
-                    }
-                    self.vips = vips;
-                }
                 self.rules = rules;
-                if let Err(e) = self.restart_checks() {
-                    warn!("reload: health checks: {e}");
-                }
-                self.apply_weights();
+                self.after_rules_change();
             }
             Err(e) => warn!("reload: {e}; keeping the running rules"),
         }
+    }
+
+    /// What follows any change of the running rules (reload or `lvsadm`): the fanout program
+    /// follows the VIPs, health checks follow the real servers, down servers keep weight 0.
+    fn after_rules_change(&mut self) {
+        let vips = vips_of(&self.rules);
+        if vips != self.vips {
+            if let Some(h) = self.on_vips.as_mut() {
+                h(&vips);
+            }
+            self.vips = vips;
+        }
+        if let Err(e) = self.restart_checks() {
+            warn!("health checks: {e}");
+        }
+        self.apply_weights();
+    }
+
+    /// Serves `lvsadm` requests (at most every [`control::POLL_EVERY`]).
+    fn poll_control(&mut self, now: lvs_core::Instant) {
+        if self.last_control.elapsed() < control::POLL_EVERY {
+            return;
+        }
+        self.last_control = std::time::Instant::now();
+        let Some(link) = self.control.as_mut() else {
+            return;
+        };
+        let down = &self.down;
+        let health = |a: SocketAddr| down.get(&a).map(|d| !*d);
+        let (director, rules) = (&mut self.director, &mut self.rules);
+        let mut changed = false;
+        link.serve(&mut |req| {
+            changed |=
+                crate::control::parse_command(&req.args, &req.input).is_ok_and(|c| c.is_change());
+            crate::control::handle(&req, director, rules, &health, now)
+        });
+        if changed {
+            info!("rules changed by lvsadm");
+            self.after_rules_change();
+        }
+    }
+
+    /// Serve `lvsadm` through `link` (the control socket, or a fanout group's relay).
+    pub fn with_control(mut self, link: ControlLink) -> Self {
+        self.control = Some(link);
+        self
     }
 
     /// The `ipvsadm -Ln --stats` listing plus the drop counters and, per port, the frames
@@ -426,6 +468,7 @@ impl Runner {
             }
             self.drain(ports);
             self.poll_health();
+            self.poll_control(now);
             self.net.poll(&mut self.director, now);
             if let Some(p) = &self.peers {
                 p.exchange(&mut self.director, now);

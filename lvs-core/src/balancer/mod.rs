@@ -560,6 +560,15 @@ impl Balancer {
             svc.for_each_server_mut(|r| r.stats.zero());
         }
     }
+
+    /// Zero one service's counters and rates and those of its real servers
+    /// (`ipvsadm -Z -t VIP:port`).
+    pub fn zero_service_counters(&mut self, key: &ServiceKey) -> Result<(), ConfigError> {
+        let svc = self.service_mut(key)?;
+        svc.state.stats.zero();
+        svc.for_each_server_mut(|r| r.stats.zero());
+        Ok(())
+    }
 }
 
 #[cfg(test)]
