@@ -114,6 +114,8 @@ pub struct Director {
     limiter: ratelimit::RateLimiter,
     /// Sources that are the director itself, a VIP or a real server.
     sources: martian::SourceFilter,
+    /// Recent next hops of forwarded packets (see [`neighbors::NextHop`]).
+    hops: [Option<neighbors::NextHop>; neighbors::HOP_SLOTS],
 }
 
 impl core::fmt::Debug for Director {
@@ -154,6 +156,7 @@ impl Director {
             now: Instant::ZERO,
             limiter: ratelimit::RateLimiter::new(cfg.icmp_limits, cfg.seed.rotate_left(29)),
             sources: martian::SourceFilter::new(),
+            hops: [None; neighbors::HOP_SLOTS],
             cfg,
         }
     }
