@@ -8,7 +8,7 @@
 //! send on its own (ARP/ND requests, frames released by a resolution), and
 //! calls [`Director::on_timeout`] when [`Director::next_timeout`] comes.
 //!
-//! The per-packet path parses once ([`parse_frame`]), asks the balancer for the
+//! The per-packet path parses once ([`parse_frame`](crate::wire::parse_frame)), asks the balancer for the
 //! connection, rewrites the frame in place with the transformers of
 //! [`crate::xform`] and looks up the next hop's MAC. It allocates nothing:
 //! every table, queue and buffer is sized at construction.
@@ -55,7 +55,7 @@ use lvs_core::{Instant, Protocol};
 
 use crate::neigh::{HoldQueue, NeighborCache};
 use crate::offload::Offload;
-use crate::wire::{Frame, IpInfo, L3, L4, ParseError, ipv4, parse_frame};
+use crate::wire::{Frame, IpInfo, L3, L4, ParseError, ipv4, parse_frame_into};
 
 use crate::wire::MacAddr;
 use crate::xform::{icmp_port_unreachable, nat_reply, nat_reply_partial};
@@ -114,6 +114,8 @@ pub struct Director {
     limiter: ratelimit::RateLimiter,
     /// Sources that are the director itself, a VIP or a real server.
     sources: martian::SourceFilter,
+    /// Recent next hops of forwarded packets (see [`neighbors::NextHop`]).
+    hops: [Option<neighbors::NextHop>; neighbors::HOP_SLOTS],
 }
 
 impl core::fmt::Debug for Director {
@@ -154,6 +156,7 @@ impl Director {
             now: Instant::ZERO,
             limiter: ratelimit::RateLimiter::new(cfg.icmp_limits, cfg.seed.rotate_left(29)),
             sources: martian::SourceFilter::new(),
+            hops: [None; neighbors::HOP_SLOTS],
             cfg,
         }
     }
@@ -245,13 +248,15 @@ impl Director {
     /// of queueing behind each other.
     pub fn process_batch(&mut self, now: Instant, items: &mut [BatchItem<'_>]) {
         for chunk in items.chunks_mut(BATCH_CHUNK) {
-            // One slot per frame, `None` for a frame whose bounds are bad
-            // (process_inner reports it before looking at the slot). The
-            // result is written straight into its slot and the second pass
-            // borrows it: a parsed frame is ~200 bytes, and moving it in
-            // and out again cost more than the parse itself saved.
-            let mut parsed: [Option<Result<Frame, ParseError>>; BATCH_CHUNK] = [None; BATCH_CHUNK];
-            for (slot, it) in parsed.iter_mut().zip(chunk.iter()) {
+            // One frame and one result per slot, the result `None` for a
+            // frame whose bounds are bad (process_inner reports it before
+            // looking at the slot). Frames are parsed straight into their
+            // slot and the second pass borrows them: a parsed frame is ~200
+            // bytes, and moving it in and out again cost more than the
+            // parse itself saved.
+            let mut frames = [Frame::EMPTY; BATCH_CHUNK];
+            let mut parsed: [Option<Result<(), ParseError>>; BATCH_CHUNK] = [None; BATCH_CHUNK];
+            for ((slot, f), it) in parsed.iter_mut().zip(frames.iter_mut()).zip(chunk.iter()) {
                 let Some(bytes) = it
                     .start
                     .checked_add(it.len)
@@ -259,14 +264,15 @@ impl Director {
                 else {
                     continue;
                 };
-                *slot = Some(parse_frame(bytes));
-                if let Some(Ok(f)) = slot
+                let r = parse_frame_into(bytes, f);
+                *slot = Some(r);
+                if r.is_ok()
                     && let Some(info) = packet_info(f)
                 {
                     self.balancer.prefetch(&info);
                 }
             }
-            for (pre, it) in parsed.iter().zip(chunk.iter_mut()) {
+            for ((pre, f), it) in parsed.iter().zip(frames.iter()).zip(chunk.iter_mut()) {
                 self.offload = it.offload;
                 it.verdict = self.process_parsed(
                     now,
@@ -275,7 +281,7 @@ impl Director {
                     it.start,
                     it.len,
                     it.out,
-                    Some(pre.as_ref()),
+                    Some(pre.map(|r| r.map(|()| f))),
                 );
                 it.offload = self.offload;
             }
@@ -345,7 +351,7 @@ impl Director {
         start: usize,
         len: usize,
         out: &mut [u8],
-        pre: Option<Option<&Result<Frame, ParseError>>>,
+        pre: Option<Option<Result<&Frame, ParseError>>>,
     ) -> Verdict {
         self.drops.frames_in += 1;
         self.now = now;
@@ -375,7 +381,7 @@ impl Director {
         start: usize,
         len: usize,
         out: &mut [u8],
-        pre: Option<Option<&Result<Frame, ParseError>>>,
+        pre: Option<Option<Result<&Frame, ParseError>>>,
     ) -> Verdict {
         let Some(our_mac) = self.cfg.links.get(link).map(|l| l.mac) else {
             return Verdict::Drop(DropReason::BadLink);
@@ -388,18 +394,16 @@ impl Director {
         };
         // The frame is borrowed, never moved: it is ~200 bytes, and every
         // copy of it showed up as a memcpy per packet.
-        let parsed;
-        let res = match pre {
-            Some(Some(r)) => r,
+        let mut parsed = Frame::EMPTY;
+        let f = match pre {
+            Some(Some(Ok(f))) => f,
+            Some(Some(Err(e))) => return Verdict::Drop(parse_drop(&e)),
             // Unreachable: bounds that fail in process_batch fail above.
             Some(None) => return Verdict::Drop(DropReason::Malformed),
-            None => {
-                parsed = parse_frame(frame);
-                &parsed
-            }
-        };
-        let Ok(f) = res else {
-            return Verdict::Drop(parse_drop(res));
+            None => match parse_frame_into(frame, &mut parsed) {
+                Ok(()) => &parsed,
+                Err(e) => return Verdict::Drop(parse_drop(&e)),
+            },
         };
         if f.dst_mac != our_mac && !f.dst_mac.is_multicast() {
             return Verdict::ToHost;
@@ -581,10 +585,10 @@ impl Director {
 /// The drop reason of a frame that did not parse.
 #[cold]
 #[inline(never)]
-fn parse_drop(res: &Result<Frame, ParseError>) -> DropReason {
-    match res {
-        Err(ParseError::HopByHopNotFirst) => DropReason::MisplacedHopByHop,
-        Err(ParseError::BadHeaderChecksum) => DropReason::BadIpChecksum,
+fn parse_drop(e: &ParseError) -> DropReason {
+    match e {
+        ParseError::HopByHopNotFirst => DropReason::MisplacedHopByHop,
+        ParseError::BadHeaderChecksum => DropReason::BadIpChecksum,
         _ => DropReason::Malformed,
     }
 }

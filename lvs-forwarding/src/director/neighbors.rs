@@ -30,9 +30,40 @@ use lvs_core::Instant;
 use super::route::{Route, set_macs};
 use super::{Director, DropReason, Verdict};
 use crate::neigh::{Learned, Lookup, NeighState};
-use crate::wire::Frame;
+use crate::wire::{Frame, MacAddr};
 use crate::xform::icmp_gen::{arp_request_unicast, neighbor_solicitation_unicast};
 use crate::xform::{arp_reply, arp_request, neighbor_solicitation};
+
+/// Slots of the Director's next-hop memo (a power of two).
+pub(super) const HOP_SLOTS: usize = 16;
+
+/// What [`Director::finish`] found for a destination: the route's link and
+/// the next hop's MAC. It holds while the routes are the same (emptied by
+/// `set_network`), the neighbour cache has not changed
+/// ([`NeighborCache::epoch`](crate::neigh::NeighborCache)) and `until` has
+/// not come (the next hop's REACHABLE time): exactly as long as the route
+/// lookup and the cache would answer the same, without side effects. So an
+/// established flow's packet skips both lookups.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct NextHop {
+    dst: IpAddr,
+    link: usize,
+    mac: MacAddr,
+    our: MacAddr,
+    until: Instant,
+    epoch: u64,
+}
+
+/// The memo slot of a destination: its last bits (the destinations are a
+/// handful of real servers; a collision only costs the lookups).
+#[inline(always)]
+fn hop_slot(ip: &IpAddr) -> usize {
+    let last = match ip {
+        IpAddr::V4(a) => a.octets()[3],
+        IpAddr::V6(a) => a.octets()[15],
+    };
+    usize::from(last) & (HOP_SLOTS - 1)
+}
 
 impl Director {
     /// A frame the Director wants to send by itself: a neighbour request, or
@@ -198,7 +229,37 @@ impl Director {
 
     /// After a rewrite: route `dst`, fill in the Ethernet addresses, or park
     /// the frame until the next hop's MAC is known.
+    #[inline]
     pub(super) fn finish(
+        &mut self,
+        now: Instant,
+        dst: IpAddr,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+    ) -> Verdict {
+        let slot = hop_slot(&dst);
+        if let Some(h) = &self.hops[slot]
+            && h.dst == dst
+            && h.epoch == self.neigh.epoch()
+            && now < h.until
+        {
+            let (link, mac, our) = (h.link, h.mac, h.our);
+            return match buf
+                .get_mut(start..start + len)
+                .and_then(|f| set_macs(f, mac, our))
+            {
+                Some(()) => Verdict::Forward { link, start, len },
+                None => Verdict::Drop(DropReason::Malformed),
+            };
+        }
+        self.finish_slow(now, dst, buf, start, len)
+    }
+
+    /// [`Director::finish`] without a memo: route, resolve, and remember the
+    /// answer when the MAC is known.
+    #[inline(never)]
+    fn finish_slow(
         &mut self,
         now: Instant,
         dst: IpAddr,
@@ -213,19 +274,27 @@ impl Director {
         let Some(frame) = buf.get_mut(start..start + len) else {
             return Verdict::Drop(DropReason::Malformed);
         };
-        match self.neigh.resolve(route.next_hop, now) {
-            Lookup::Known(mac) => {
+        match self.neigh.resolve_until(route.next_hop, now) {
+            (Lookup::Known(mac), until) => {
                 if set_macs(frame, mac, our).is_none() {
                     return Verdict::Drop(DropReason::Malformed);
                 }
+                self.hops[hop_slot(&dst)] = Some(NextHop {
+                    dst,
+                    link: route.link,
+                    mac,
+                    our,
+                    until,
+                    epoch: self.neigh.epoch(),
+                });
                 Verdict::Forward {
                     link: route.link,
                     start,
                     len,
                 }
             }
-            Lookup::Pending => self.hold(route, frame),
-            Lookup::Unknown => {
+            (Lookup::Pending, _) => self.hold(route, frame),
+            (Lookup::Unknown, _) => {
                 if !self.neigh.start(route.next_hop, now) {
                     return Verdict::Drop(DropReason::NeighborUnreachable);
                 }

@@ -101,6 +101,7 @@ impl Director {
         self.cfg.links = links;
         self.cfg.routes = routes;
         self.sources.invalidate();
+        self.hops = [None; super::neighbors::HOP_SLOTS];
         Ok(())
     }
 

@@ -219,6 +219,10 @@ pub struct NeighborCache {
     /// every change to the map, and a REACHABLE answer is only good until
     /// the entry goes stale, so it never answers differently from the map.
     memo: [Option<(IpAddr, MacAddr, Instant)>; MEMO_SLOTS],
+    /// Bumped with every emptying of the memo: an answer of
+    /// [`resolve_until`](Self::resolve_until) holds while the epoch is the same
+    /// and its time has not come (the Director's next-hop memo relies on it).
+    epoch: u64,
 }
 
 /// Slots of [`NeighborCache`]'s memo (a power of two).
@@ -242,6 +246,7 @@ impl NeighborCache {
             map: HashMap::with_capacity_and_hasher(capacity.max(1), SeededState(seed)),
             capacity: capacity.max(1),
             memo: [None; MEMO_SLOTS],
+            epoch: 0,
         }
     }
 
@@ -249,6 +254,13 @@ impl NeighborCache {
     #[inline]
     fn changed(&mut self) {
         self.memo = [None; MEMO_SLOTS];
+        self.epoch = self.epoch.wrapping_add(1);
+    }
+
+    /// Counts the changes to the map (see [`resolve_until`](Self::resolve_until)).
+    #[inline(always)]
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// Number of entries.
@@ -292,18 +304,26 @@ impl NeighborCache {
     /// kernel's `neigh_event_send`.
     #[inline]
     pub fn resolve(&mut self, ip: IpAddr, now: Instant) -> Lookup {
+        self.resolve_until(ip, now).0
+    }
+
+    /// [`resolve`](Self::resolve), and until when a `Known` answer stays the
+    /// same without a change to the map ([`epoch`](Self::epoch)): the end of
+    /// a REACHABLE entry's time, or never. Other answers come with `now`.
+    #[inline]
+    pub(crate) fn resolve_until(&mut self, ip: IpAddr, now: Instant) -> (Lookup, Instant) {
         let slot = memo_slot(&ip);
         if let Some((m_ip, mac, fresh)) = self.memo[slot]
             && m_ip == ip
             && now < fresh
         {
-            return Lookup::Known(mac);
+            return (Lookup::Known(mac), fresh);
         }
         let Some(s) = self.map.get_mut(&ip) else {
-            return Lookup::Unknown;
+            return (Lookup::Unknown, now);
         };
         let (mac, fresh) = match *s {
-            NeighState::Incomplete { .. } => return Lookup::Pending,
+            NeighState::Incomplete { .. } => return (Lookup::Pending, now),
             NeighState::Reachable { mac, until } if until > now => (mac, until),
             NeighState::Reachable { mac, .. } | NeighState::Stale { mac, .. } => {
                 *s = NeighState::Delay {
@@ -318,7 +338,7 @@ impl NeighborCache {
             | NeighState::Probe { mac, .. } => (mac, NEVER),
         };
         self.memo[slot] = Some((ip, mac, fresh));
-        Lookup::Known(mac)
+        (Lookup::Known(mac), fresh)
     }
 
     /// Add a permanent entry (the embedder's `--neighbor IP=MAC`, or the

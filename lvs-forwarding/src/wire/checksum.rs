@@ -100,6 +100,33 @@ pub fn update32(csum: u16, old: u32, new: u32) -> u16 {
     update16(c, old as u16, new as u16)
 }
 
+/// What one 16-bit word changing from `old` to `new` adds to the sum of RFC 1624 eqn. 3
+/// (`~m + m'`), for [`apply`]: several changed words are added up and applied at once.
+#[inline(always)]
+pub fn delta16(old: u16, new: u16) -> u32 {
+    u32::from(!old) + u32::from(new)
+}
+
+/// [`delta16`] for a 32-bit field (e.g. an IPv4 address): its two words.
+#[inline(always)]
+pub fn delta32(old: u32, new: u32) -> u32 {
+    delta16((old >> 16) as u16, (new >> 16) as u16) + delta16(old as u16, new as u16)
+}
+
+/// RFC 1624 eqn. 3 for several changed words at once: `~(~HC + Σ(~m + m'))`, with `delta`
+/// the sum of their [`delta16`] / [`delta32`] (at most 32 words' worth).
+///
+/// Bit for bit what [`update16`] applied to each word in turn gives: both are an end-around
+/// carry sum of the same 16-bit terms, which is 0 only when every term is 0 and otherwise
+/// the one value in `1..=0xffff` of its class modulo `0xffff`, whatever the grouping.
+#[inline(always)]
+pub fn apply(csum: u16, delta: u32) -> u16 {
+    let mut a = u32::from(!csum) + delta;
+    a = (a & 0xffff) + (a >> 16);
+    a = (a & 0xffff) + (a >> 16);
+    !(a as u16)
+}
+
 /// The new checksum after an even-length byte field changed from `old` to `new`
 /// (e.g. a 16-byte IPv6 address). Both slices should have the same even length: only
 /// their common prefix of whole 16-bit words is taken into account.
@@ -223,6 +250,38 @@ mod tests {
         b2[10..12].copy_from_slice(&inc.to_be_bytes());
         assert_eq!(fold(sum(&b2, 0)), 0xffff);
         assert!(full == inc || (full == 0 && inc == 0xffff) || (full == 0xffff && inc == 0));
+    }
+
+    #[test]
+    fn apply_matches_update16_in_turn() {
+        // Edge values (0, 0xffff, equal old and new) and a pseudo-random walk.
+        let mut x: u32 = 0x1234_5678;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            match x % 5 {
+                0 => 0,
+                1 => 0xffff,
+                _ => (x >> 8) as u16,
+            }
+        };
+        for _ in 0..20_000 {
+            let c = next();
+            let words: [(u16, u16); 4] = [
+                (next(), next()),
+                (next(), next()),
+                (next(), next()),
+                (next(), next()),
+            ];
+            let seq = words.iter().fold(c, |c, &(o, n)| update16(c, o, n));
+            let delta: u32 = words.iter().map(|&(o, n)| delta16(o, n)).sum();
+            assert_eq!(apply(c, delta), seq, "{c:#x} {words:x?}");
+        }
+        assert_eq!(
+            apply(0xffff, delta16(0xffff, 0xffff)),
+            update16(0xffff, 0xffff, 0xffff)
+        );
     }
 
     #[test]

@@ -253,30 +253,51 @@ impl Frame {
 /// Parses an Ethernet frame. See the module documentation.
 #[inline]
 pub fn parse_frame(buf: &[u8]) -> Result<Frame, ParseError> {
-    let eth = EthernetHeader::parse(buf)?;
-    let l3buf = buf.get(eth.l3_offset..).unwrap_or(&[]);
-    let l3 = match eth.ethertype {
-        ETHERTYPE_IPV4 => L3::Ip(parse_ipv4(l3buf, eth.l3_offset)?),
-        ETHERTYPE_IPV6 => L3::Ip(parse_ipv6(l3buf, eth.l3_offset)?),
-        ETHERTYPE_ARP => L3::Arp(ArpInfo::parse(l3buf)?),
-        _ => L3::Other,
-    };
-    Ok(Frame {
-        dst_mac: eth.dst,
-        src_mac: eth.src,
-        vlan_len: eth.vlan_len,
-        ethertype: eth.ethertype,
-        l3_offset: eth.l3_offset,
-        l3,
-    })
+    let mut f = Frame::EMPTY;
+    parse_frame_into(buf, &mut f)?;
+    Ok(f)
 }
 
-/// Parses an IPv4 packet starting at `pkt` (whose frame offset is `base`).
-///
-/// Inlined into [`parse_frame`] so that the `IpInfo` (~180 bytes) is built in
-/// place in the `Frame` instead of being returned and then copied into it.
+impl Frame {
+    /// A frame of no layer 3 and zero fields: storage for [`parse_frame_into`].
+    pub const EMPTY: Frame = Frame {
+        dst_mac: MacAddr::ZERO,
+        src_mac: MacAddr::ZERO,
+        vlan_len: 0,
+        ethertype: 0,
+        l3_offset: 0,
+        l3: L3::Other,
+    };
+}
+
+/// [`parse_frame`] into the caller's storage: the per-packet path parses into a frame it
+/// keeps, so that the ~200-byte result is written once, field by field, rather than built
+/// and then moved into a `Result` and out of it again. On `Ok`, `out` is exactly what
+/// [`parse_frame`] returns; on `Err` it holds a partial parse and means nothing.
 #[inline]
-fn parse_ipv4(pkt: &[u8], base: usize) -> Result<IpInfo, ParseError> {
+pub fn parse_frame_into(buf: &[u8], out: &mut Frame) -> Result<(), ParseError> {
+    let eth = EthernetHeader::parse(buf)?;
+    out.dst_mac = eth.dst;
+    out.src_mac = eth.src;
+    out.vlan_len = eth.vlan_len;
+    out.ethertype = eth.ethertype;
+    out.l3_offset = eth.l3_offset;
+    let l3buf = buf.get(eth.l3_offset..).unwrap_or(&[]);
+    match eth.ethertype {
+        ETHERTYPE_IPV4 => parse_ipv4(l3buf, eth.l3_offset, &mut out.l3)?,
+        ETHERTYPE_IPV6 => parse_ipv6(l3buf, eth.l3_offset, &mut out.l3)?,
+        ETHERTYPE_ARP => out.l3 = L3::Arp(ArpInfo::parse(l3buf)?),
+        _ => out.l3 = L3::Other,
+    }
+    Ok(())
+}
+
+/// Parses an IPv4 packet starting at `pkt` (whose frame offset is `base`) into `out`.
+///
+/// Inlined into [`parse_frame_into`], writing in place: the `IpInfo` (~180 bytes) is not
+/// returned and then copied.
+#[inline]
+fn parse_ipv4(pkt: &[u8], base: usize, out: &mut L3) -> Result<(), ParseError> {
     let h = Ipv4Header::parse(pkt)?;
     // The header is in hand and in cache: verifying its checksum here costs a
     // few adds (see `ipv4::header_checksum_ok`).
@@ -286,12 +307,7 @@ fn parse_ipv4(pkt: &[u8], base: usize) -> Result<IpInfo, ParseError> {
     let total = usize::from(h.total_len);
     let seg = pkt.get(h.header_len..total).unwrap_or(&[]);
     let l4_offset = base + h.header_len;
-    let l4 = if h.frag_offset != 0 {
-        L4::Other
-    } else {
-        parse_l4(seg, h.protocol, false, h.is_fragment(), l4_offset)?
-    };
-    Ok(IpInfo {
+    *out = L3::Ip(IpInfo {
         src: IpAddr::V4(h.src),
         dst: IpAddr::V4(h.dst),
         ttl: h.ttl,
@@ -304,26 +320,32 @@ fn parse_ipv4(pkt: &[u8], base: usize) -> Result<IpInfo, ParseError> {
         more_fragments: h.more_fragments,
         protocol: h.protocol,
         l4_offset,
-        l4,
-    })
+        l4: L4::Other,
+    });
+    if h.frag_offset == 0
+        && let L3::Ip(ip) = out
+    {
+        parse_l4(
+            seg,
+            h.protocol,
+            false,
+            h.is_fragment(),
+            l4_offset,
+            &mut ip.l4,
+        )?;
+    }
+    Ok(())
 }
 
-/// Parses an IPv6 packet starting at `pkt` (whose frame offset is `base`).
-///
-/// Inlined into [`parse_frame`] so that the `IpInfo` (~180 bytes) is built in
-/// place in the `Frame` instead of being returned and then copied into it.
+/// Parses an IPv6 packet starting at `pkt` (whose frame offset is `base`) into `out`,
+/// as [`parse_ipv4`].
 #[inline]
-fn parse_ipv6(pkt: &[u8], base: usize) -> Result<IpInfo, ParseError> {
+fn parse_ipv6(pkt: &[u8], base: usize, out: &mut L3) -> Result<(), ParseError> {
     let h = Ipv6Header::parse(pkt)?;
     let total = h.total_len();
     let seg = pkt.get(h.header_len..total).unwrap_or(&[]);
     let l4_offset = base + h.header_len;
-    let l4 = if h.frag_offset != 0 {
-        L4::Other
-    } else {
-        parse_l4(seg, h.protocol, true, h.is_fragment, l4_offset)?
-    };
-    Ok(IpInfo {
+    *out = L3::Ip(IpInfo {
         src: IpAddr::V6(h.src),
         dst: IpAddr::V6(h.dst),
         ttl: h.hop_limit,
@@ -336,14 +358,31 @@ fn parse_ipv6(pkt: &[u8], base: usize) -> Result<IpInfo, ParseError> {
         more_fragments: h.more_fragments,
         protocol: h.protocol,
         l4_offset,
-        l4,
-    })
+        l4: L4::Other,
+    });
+    if h.frag_offset == 0
+        && let L3::Ip(ip) = out
+    {
+        parse_l4(seg, h.protocol, true, h.is_fragment, l4_offset, &mut ip.l4)?;
+    }
+    Ok(())
 }
 
 /// Parses the upper layer. `seg` is the IP payload; `frag` says it is a first fragment, in
 /// which case length fields describing the whole datagram are not checked.
-fn parse_l4(seg: &[u8], protocol: u8, v6: bool, frag: bool, off: usize) -> Result<L4, ParseError> {
-    Ok(match protocol {
+///
+/// Inlined, with ICMP out of line ([`parse_l4_icmp`]): TCP and UDP are then built in
+/// place in the frame instead of coming back through a `Result` as large as an ICMP error's.
+#[inline(always)]
+fn parse_l4(
+    seg: &[u8],
+    protocol: u8,
+    v6: bool,
+    frag: bool,
+    off: usize,
+    out: &mut L4,
+) -> Result<(), ParseError> {
+    *out = match protocol {
         proto::TCP => {
             let t = TcpHeader::parse(seg)?;
             L4::Tcp {
@@ -369,10 +408,24 @@ fn parse_l4(seg: &[u8], protocol: u8, v6: bool, frag: bool, off: usize) -> Resul
                 }
             }
         }
-        proto::ICMP if !v6 => L4::Icmp(parse_icmp(seg, false, frag, off)?),
-        proto::ICMPV6 if v6 => L4::Icmp(parse_icmp(seg, true, frag, off)?),
+        proto::ICMP if !v6 => return parse_l4_icmp(seg, false, frag, off, out),
+        proto::ICMPV6 if v6 => return parse_l4_icmp(seg, true, frag, off, out),
         _ => L4::Other,
-    })
+    };
+    Ok(())
+}
+
+/// The ICMP part of [`parse_l4`], out of line.
+#[inline(never)]
+fn parse_l4_icmp(
+    seg: &[u8],
+    v6: bool,
+    frag: bool,
+    off: usize,
+    out: &mut L4,
+) -> Result<(), ParseError> {
+    *out = L4::Icmp(parse_icmp(seg, v6, frag, off)?);
+    Ok(())
 }
 
 fn parse_icmp(msg: &[u8], v6: bool, frag: bool, off: usize) -> Result<IcmpInfo, ParseError> {

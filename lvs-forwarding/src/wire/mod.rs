@@ -20,7 +20,9 @@ pub mod l4;
 
 pub use arp::ArpInfo;
 pub use ether::{EthernetHeader, MacAddr};
-pub use frame::{Embedded, Frame, IcmpInfo, IpFamily, IpInfo, L3, L4, parse_frame};
+pub use frame::{
+    Embedded, Frame, IcmpInfo, IpFamily, IpInfo, L3, L4, parse_frame, parse_frame_into,
+};
 pub use icmp::{NdpInfo, NdpKind};
 pub use l4::TcpFlags;
 

@@ -17,8 +17,10 @@
 //! count it twice.
 
 use super::{XformError, check_ttl, dec_ttl, ip_in, ipv4_header_checksum};
-use crate::wire::{Frame, IpFamily, L4, be16, checksum, icmp, ipv4, ipv6, l4, proto, put16};
-use core::net::{IpAddr, SocketAddr};
+use crate::wire::{
+    Frame, IpFamily, L4, arr4_at, be16, be16_at, checksum, icmp, ipv4, ipv6, l4, proto, put16,
+};
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
@@ -132,11 +134,17 @@ fn rewrite<const PARTIAL: bool>(
     if csum_at + 2 > end {
         return Err(XformError::Malformed);
     }
-    check_ttl(buf, l3, fam)?;
     let port_at = match side {
         Side::Src => l4o,
         Side::Dst => l4o + 2,
     };
+    if let IpAddr::V4(a) = new.ip()
+        && l4o >= l3 + ipv4::MIN_HEADER_LEN
+    {
+        let at = l3 + addr_off(fam, side);
+        return rewrite_v4::<PARTIAL>(buf, l3, at, port_at, csum_at, is_udp, a, new.port());
+    }
+    check_ttl(buf, l3, fam)?;
     let old_port = be16(buf, port_at).ok_or(XformError::Malformed)?;
     let l4_csum = be16(buf, csum_at).ok_or(XformError::Malformed)?;
     // Everything is validated; from here on the writes cannot fail on bounds.
@@ -197,6 +205,63 @@ fn rewrite<const PARTIAL: bool>(
         put16(buf, csum_at, c).ok_or(XformError::Malformed)?;
     }
     dec_ttl(buf, l3, fam)?;
+    Ok(())
+}
+
+/// The IPv4 part of [`rewrite`] for a packet whose L4 header follows a whole IPv4 header
+/// (as the parser leaves every IPv4 packet; the caller checked the family, the bounds of
+/// the L4 checksum field and that `l4o >= l3 + 20`): the address, the port and the TTL
+/// change, and each checksum is patched once for all of its words (RFC 1624, see
+/// [`checksum::apply`]: bit for bit what a patch per field gives). `addr_at`, `port_at`,
+/// `csum_at`: frame offsets of the rewritten address, port and of the L4 checksum.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn rewrite_v4<const PARTIAL: bool>(
+    buf: &mut [u8],
+    l3: usize,
+    addr_at: usize,
+    port_at: usize,
+    csum_at: usize,
+    is_udp: bool,
+    new_addr: Ipv4Addr,
+    new_port: u16,
+) -> Result<(), XformError> {
+    let h: &mut [u8; ipv4::MIN_HEADER_LEN] = buf
+        .get_mut(l3..l3 + ipv4::MIN_HEADER_LEN)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(XformError::Malformed)?;
+    let ttl_word = be16_at(h, ipv4::OFF_TTL);
+    if ttl_word >> 8 <= 1 {
+        return Err(XformError::TtlExpired);
+    }
+    let a = addr_at - l3;
+    let old = u32::from_be_bytes(arr4_at(h, a));
+    let new = new_addr.to_bits();
+    let addr_delta = checksum::delta32(old, new);
+    let new_ttl_word = ttl_word - 0x0100;
+    let hc = checksum::apply(
+        be16_at(h, ipv4::OFF_CHECKSUM),
+        addr_delta + checksum::delta16(ttl_word, new_ttl_word),
+    );
+    if let Some(f) = h.get_mut(a..a + 4) {
+        f.copy_from_slice(&new_addr.octets());
+    }
+    h[ipv4::OFF_TTL..ipv4::OFF_TTL + 2].copy_from_slice(&new_ttl_word.to_be_bytes());
+    h[ipv4::OFF_CHECKSUM..ipv4::OFF_CHECKSUM + 2].copy_from_slice(&hc.to_be_bytes());
+    let old_port = be16(buf, port_at).ok_or(XformError::Malformed)?;
+    let l4_csum = be16(buf, csum_at).ok_or(XformError::Malformed)?;
+    put16(buf, port_at, new_port).ok_or(XformError::Malformed)?;
+    if PARTIAL {
+        // Address only: the finisher sums the port itself.
+        let c = !checksum::apply(!l4_csum, addr_delta);
+        put16(buf, csum_at, c).ok_or(XformError::Malformed)?;
+    } else if !(is_udp && l4_csum == 0) {
+        let mut c = checksum::apply(l4_csum, addr_delta + checksum::delta16(old_port, new_port));
+        if is_udp && c == 0 {
+            c = 0xffff;
+        }
+        put16(buf, csum_at, c).ok_or(XformError::Malformed)?;
+    }
     Ok(())
 }
 
