@@ -33,12 +33,33 @@ use tracing::{error, info};
 struct Cli {
     #[command(flatten)]
     d: DirectorArgs,
+    #[command(flatten)]
+    io: IoArgs,
+}
+
+/// How the AF_PACKET sockets are driven (latency against CPU; see BENCHMARKS.md,
+/// "AF_PACKET I/O path (wave 2)", for what each costs and buys).
+#[derive(Debug, Clone, clap::Args)]
+struct IoArgs {
+    /// After a pass that found frames, spin this many microseconds looking at the rings
+    /// before sleeping in poll (0: sleep at once). Costs CPU that other processes on the
+    /// same cores may need.
+    #[arg(long, value_name = "US", default_value_t = 0)]
+    busy_poll_us: u64,
+    /// Send straight to the driver, past the interface's queueing discipline
+    /// (PACKET_QDISC_BYPASS).
+    #[arg(long)]
+    qdisc_bypass: bool,
+    /// Set SO_BUSY_POLL on the sockets to this many microseconds (0: not set). Only
+    /// drivers with busy-poll support (NAPI, a napi id on the socket) use it.
+    #[arg(long, value_name = "US", default_value_t = 0)]
+    so_busy_poll_us: u32,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli.d.log.init();
-    match run(&cli.d) {
+    match run(&cli.d, &cli.io) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
@@ -53,7 +74,11 @@ type Ports = (Vec<AfPacketPort>, Vec<Port>);
 /// Opens one port per `--iface`. With `fanout = Some((group, vips))` each joins the
 /// CBPF fanout group `group + i` of its interface `i` (a fanout group lives on one
 /// interface) with the client-hash program for `vips`.
-fn open_ports(args: &DirectorArgs, fanout: Option<(u16, &[IpAddr])>) -> std::io::Result<Ports> {
+fn open_ports(
+    args: &DirectorArgs,
+    io: &IoArgs,
+    fanout: Option<(u16, &[IpAddr])>,
+) -> std::io::Result<Ports> {
     let mut ports = Vec::new();
     let mut identities = Vec::new();
     for (i, name) in args.ifaces.iter().enumerate() {
@@ -76,6 +101,8 @@ fn open_ports(args: &DirectorArgs, fanout: Option<(u16, &[IpAddr])>) -> std::io:
             // the bound on the latency the director adds to a quiet flow
             // (1 ms is the smallest the kernel takes).
             block_timeout_ms: 1,
+            qdisc_bypass: io.qdisc_bypass,
+            busy_poll_us: io.so_busy_poll_us,
             ..AfPacketConfig::default()
         };
         let port = AfPacketPort::open(name, &cfg)?;
@@ -102,6 +129,11 @@ fn ring_bytes(args: &DirectorArgs) -> u64 {
         .saturating_mul(args.ifaces.len() as u64)
 }
 
+/// The runner's busy-poll budget from `--busy-poll-us`.
+fn busy_poll(io: &IoArgs) -> std::time::Duration {
+    std::time::Duration::from_micros(io.busy_poll_us)
+}
+
 fn boxed(ports: Vec<AfPacketPort>) -> Vec<Box<dyn FramePort>> {
     ports
         .into_iter()
@@ -109,7 +141,7 @@ fn boxed(ports: Vec<AfPacketPort>) -> Vec<Box<dyn FramePort>> {
         .collect()
 }
 
-fn run(args: &DirectorArgs) -> std::io::Result<()> {
+fn run(args: &DirectorArgs, io: &IoArgs) -> std::io::Result<()> {
     if args.ifaces.is_empty() {
         return Err(std::io::Error::other("give at least one --iface"));
     }
@@ -119,11 +151,11 @@ fn run(args: &DirectorArgs) -> std::io::Result<()> {
         .map_err(std::io::Error::other)?;
     let signals = Signals::install()?;
     if args.fanout > 1 {
-        return run_fanout(args, &signals);
+        return run_fanout(args, io, &signals);
     }
-    let (ports, ids) = open_ports(args, None)?;
+    let (ports, ids) = open_ports(args, io, None)?;
     let mut ports = boxed(ports);
-    let mut runner = Runner::new(args, ids)?;
+    let mut runner = Runner::new(args, ids)?.with_busy_poll(busy_poll(io));
     info!(services = runner.service_keys().len(), "director running");
     runner.run(&mut ports, &signals)?;
     print!("{}", runner.stats_text());
@@ -138,7 +170,7 @@ fn run(args: &DirectorArgs) -> std::io::Result<()> {
 /// destination) reach the same worker, and VS/NAT, VS/DR and VS/TUN all work
 /// on every core. When a reload changes the VIPs the program is replaced.
 /// Neighbours a worker learns from the wire are passed to the others.
-fn run_fanout(args: &DirectorArgs, signals: &Signals) -> std::io::Result<()> {
+fn run_fanout(args: &DirectorArgs, io: &IoArgs, signals: &Signals) -> std::io::Result<()> {
     let group = (std::process::id() & 0xffff) as u16;
     // The first program is built from the rules as they are now; the workers
     // replace it whenever a reload changes the VIPs.
@@ -153,7 +185,7 @@ fn run_fanout(args: &DirectorArgs, signals: &Signals) -> std::io::Result<()> {
     // sockets are opened here, worker by worker, before any thread starts.
     let mut opened = Vec::new();
     for _ in 0..args.fanout {
-        opened.push(open_ports(args, Some((group, &vips)))?);
+        opened.push(open_ports(args, io, Some((group, &vips)))?);
     }
     let mut workers = Vec::new();
     for (w, (peers, (ports, ids))) in Peers::group(usize::from(args.fanout))
@@ -164,6 +196,7 @@ fn run_fanout(args: &DirectorArgs, signals: &Signals) -> std::io::Result<()> {
         let ctl = Signals::default();
         let args = args.clone();
         let wctl = ctl.clone();
+        let spin = busy_poll(io);
         let h = std::thread::Builder::new()
             .name(format!("lvs-worker-{w}"))
             .spawn(move || -> std::io::Result<()> {
@@ -172,19 +205,19 @@ fn run_fanout(args: &DirectorArgs, signals: &Signals) -> std::io::Result<()> {
                 // runner's use of them.
                 let steer: Vec<RawFd> = ports.iter().map(|p| p.as_raw_fd()).collect();
                 let mut ports = boxed(ports);
-                let mut runner =
-                    Runner::new(&args, ids)?
-                        .with_peers(peers)
-                        .with_vips_hook(Box::new(move |vips| match client_hash_program(vips) {
-                            Ok(p) => {
-                                for fd in &steer {
-                                    if let Err(e) = set_fanout_program_fd(*fd, &p) {
-                                        tracing::warn!("fanout program: {e}");
-                                    }
+                let mut runner = Runner::new(&args, ids)?
+                    .with_busy_poll(spin)
+                    .with_peers(peers)
+                    .with_vips_hook(Box::new(move |vips| match client_hash_program(vips) {
+                        Ok(p) => {
+                            for fd in &steer {
+                                if let Err(e) = set_fanout_program_fd(*fd, &p) {
+                                    tracing::warn!("fanout program: {e}");
                                 }
                             }
-                            Err(e) => tracing::warn!("fanout program: {e}"),
-                        }));
+                        }
+                        Err(e) => tracing::warn!("fanout program: {e}"),
+                    }));
                 runner.run(&mut ports, &wctl)?;
                 print!("worker {w}:\n{}", runner.stats_text());
                 Ok(())

@@ -42,7 +42,9 @@ use std::time::{Duration, Instant};
 
 use lvs_forwarding::offload::VIRTIO_NET_HDR_LEN;
 
-use super::{FramePort, FrameTx, Offload, OnFrame, PacketKind, PortLosses, RxFrame, RxMeta};
+use super::{
+    FramePort, FrameTx, Offload, OnBatch, OnFrame, PacketKind, PortLosses, RxFrame, RxMeta,
+};
 
 /// `ETH_P_ALL` in network byte order, as `sll_protocol` wants it.
 const ETH_P_ALL_BE: u16 = (libc::ETH_P_ALL as u16).to_be();
@@ -158,6 +160,9 @@ pub struct AfPacketConfig {
     pub accept: Accept,
     /// Send straight to the driver, skipping the qdisc layer (`PACKET_QDISC_BYPASS`).
     pub qdisc_bypass: bool,
+    /// `SO_BUSY_POLL` in microseconds (0: not set): lets `poll` busy-wait in the driver
+    /// for sockets whose traffic comes through a NAPI context that supports it.
+    pub busy_poll_us: u32,
 }
 
 impl Default for AfPacketConfig {
@@ -173,6 +178,7 @@ impl Default for AfPacketConfig {
             vnet_hdr: true,
             accept: Accept::ALL_INCOMING,
             qdisc_bypass: false,
+            busy_poll_us: 0,
         }
     }
 }
@@ -263,6 +269,26 @@ pub struct AfPacketPort {
     bad_offload: u64,
     /// Kernel drops and freezes read so far (`PACKET_STATISTICS` resets on read).
     kernel_total: PortLosses,
+    /// The frames of the block being lent; empty between calls, kept for its allocation.
+    frames: Vec<RxFrame<'static>>,
+}
+
+/// Where [`AfPacketPort::walk_block`] lends a block's frames.
+enum Sink<'s, 'f> {
+    /// One by one ([`FramePort::recv_batch`]).
+    Each(&'s mut OnFrame<'f>),
+    /// All at once ([`FramePort::recv_frames`]).
+    Batch(&'s mut OnBatch<'f>),
+}
+
+/// Reuses the allocation of an (emptied) frame vector for another lifetime.
+fn recycle_frames<'b>(mut v: Vec<RxFrame<'_>>) -> Vec<RxFrame<'b>> {
+    v.clear();
+    // An empty vector mapped in place: std reuses the allocation (same size and
+    // alignment); should it not, this only allocates, it stays correct.
+    v.into_iter()
+        .map(|_| -> RxFrame<'b> { unreachable!() })
+        .collect()
 }
 
 impl std::fmt::Debug for AfPacketPort {
@@ -392,6 +418,11 @@ impl AfPacketPort {
             setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &one)
                 .map_err(|e| with_context(e, "PACKET_QDISC_BYPASS"))?;
         }
+        if cfg.busy_poll_us > 0 {
+            let us = libc::c_int::try_from(cfg.busy_poll_us).unwrap_or(libc::c_int::MAX);
+            setsockopt(sfd, libc::SOL_SOCKET, libc::SO_BUSY_POLL, &us)
+                .map_err(|e| with_context(e, "SO_BUSY_POLL"))?;
+        }
 
         // SAFETY: sysconf has no memory-safety preconditions.
         let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
@@ -496,6 +527,7 @@ impl AfPacketPort {
             skipped: 0,
             kernel_total: PortLosses::default(),
             bad_offload: 0,
+            frames: Vec::with_capacity(256),
         })
     }
 
@@ -565,7 +597,8 @@ impl AfPacketPort {
     }
 
     /// Lends every frame of the current (ready) block, then gives the block back.
-    fn walk_block(&mut self, on_frame: &mut OnFrame<'_>) -> usize {
+    fn walk_block(&mut self, sink: &mut Sink<'_, '_>) -> usize {
+        let mut frames = recycle_frames(std::mem::take(&mut self.frames));
         let block = self.ring.block_ptr(self.ring.next_block);
         let bs = self.ring.block_size;
         // SAFETY: the block header (first 48 bytes) lies inside the block, which is ours while
@@ -573,8 +606,12 @@ impl AfPacketPort {
         let (num_pkts, first) = unsafe { (rd_u32(block, 12), rd_u32(block, 16) as usize) };
         let mut off = first;
         let mut lent = 0;
+        // End of the last lent region: a frame header, and the region lent after it, must
+        // lie past it, so no two lent slices (nor a lent slice and a header read) overlap
+        // even if the ring's offsets were inconsistent.
+        let mut lent_end = 0;
         for _ in 0..num_pkts {
-            if off + TP3_HDR_ALIGNED + SOCKADDR_LL_LEN > bs {
+            if off < lent_end || off + TP3_HDR_ALIGNED + SOCKADDR_LL_LEN > bs {
                 self.skipped += 1;
                 break;
             }
@@ -626,14 +663,14 @@ impl AfPacketPort {
                 let start = off + lend_from;
                 let len = mac - lend_from + snaplen;
                 // SAFETY: `start..start+len` is inside the block (checked above), the block is
-                // owned by user space until we write TP_STATUS_KERNEL below, and the region
-                // excludes the frame header we read `next` from. The slice does not outlive the
-                // callback.
+                // owned by user space until we write TP_STATUS_KERNEL below, the region
+                // excludes the frame header we read `next` from, and it starts past every
+                // region lent before (`off >= lent_end`, `start > off`), so the slices are
+                // disjoint. They live in `frames`, which is emptied before the block is
+                // handed back.
                 let buf = unsafe { std::slice::from_raw_parts_mut(block.add(start), len) };
-                on_frame(
-                    RxFrame::new(buf, mac - lend_from, meta),
-                    &mut self.tx as &mut dyn FrameTx,
-                );
+                lent_end = start + len;
+                frames.push(RxFrame::new(buf, mac - lend_from, meta));
                 lent += 1;
             } else {
                 self.skipped += 1;
@@ -643,6 +680,16 @@ impl AfPacketPort {
             }
             off += next;
         }
+        match sink {
+            Sink::Each(on_frame) => {
+                for f in frames.drain(..) {
+                    on_frame(f, &mut self.tx as &mut dyn FrameTx);
+                }
+            }
+            Sink::Batch(on_batch) => on_batch(&mut frames, &mut self.tx as &mut dyn FrameTx),
+        }
+        // The frames borrow the block: gone before it is handed back.
+        self.frames = recycle_frames(frames);
         self.ring
             .status(self.ring.next_block)
             .store(libc::TP_STATUS_KERNEL, Ordering::Release);
@@ -871,6 +918,14 @@ impl FramePort for AfPacketPort {
         &self.name
     }
 
+    fn poll_fd(&self) -> Option<RawFd> {
+        Some(self.tx.fd.as_raw_fd())
+    }
+
+    fn frames_waiting(&self) -> bool {
+        self.ring.ready()
+    }
+
     fn losses(&mut self) -> PortLosses {
         match self.kernel_stats() {
             Ok(k) => {
@@ -891,6 +946,26 @@ impl FramePort for AfPacketPort {
         timeout: Option<Duration>,
         on_frame: &mut OnFrame<'_>,
     ) -> io::Result<usize> {
+        self.recv_into(timeout, &mut Sink::Each(on_frame))
+    }
+
+    fn recv_frames(
+        &mut self,
+        timeout: Option<Duration>,
+        on_batch: &mut OnBatch<'_>,
+    ) -> io::Result<usize> {
+        self.recv_into(timeout, &mut Sink::Batch(on_batch))
+    }
+}
+
+impl AfPacketPort {
+    /// Waits up to `timeout` for a ready block, then lends the frames of every ready block
+    /// to `sink`.
+    fn recv_into(
+        &mut self,
+        timeout: Option<Duration>,
+        sink: &mut Sink<'_, '_>,
+    ) -> io::Result<usize> {
         let deadline = timeout.map(|t| Instant::now() + t);
         while !self.ring.ready() {
             let left = match deadline {
@@ -907,7 +982,7 @@ impl FramePort for AfPacketPort {
             if !self.ring.ready() {
                 break;
             }
-            lent += self.walk_block(on_frame);
+            lent += self.walk_block(sink);
         }
         Ok(lent)
     }
