@@ -545,17 +545,9 @@ impl Runner {
                         verdict: Verdict::Drop(DropReason::Malformed),
                     });
                 }
-                for it in items.iter_mut() {
-                    it.verdict = director.process_offload(
-                        now,
-                        it.link,
-                        it.buf,
-                        it.start,
-                        it.len,
-                        &mut it.offload,
-                        it.out,
-                    );
-                }
+                // The whole chunk at once: the Director parses every frame and prefetches
+                // its connection-table slot before processing the first.
+                director.process_batch(now, &mut items);
                 let mut sends: Vec<SendList<'_>> = std::mem::take(sends_store)
                     .into_iter()
                     .map(recycle_list)
