@@ -20,7 +20,7 @@ use lvs_examples::cli::DirectorArgs;
 use lvs_examples::hostnet::Port;
 use lvs_examples::io::FramePort;
 use lvs_examples::io::afpacket::{
-    Accept, AfPacketConfig, AfPacketPort, FanoutMode, hw_addr, set_fanout_program_fd,
+    Accept, AfPacketConfig, AfPacketPort, FanoutMode, RingVersion, hw_addr, set_fanout_program_fd,
 };
 use lvs_examples::io::fanout::client_hash_program;
 use lvs_examples::runner::{Peers, Runner, vips_of};
@@ -54,6 +54,35 @@ struct IoArgs {
     /// drivers with busy-poll support (NAPI, a napi id on the socket) use it.
     #[arg(long, value_name = "US", default_value_t = 0)]
     so_busy_poll_us: u32,
+    /// Receive ring: v3 (blocks handed over when full or after 1 ms; dense) or v2 (each
+    /// frame handed over at once; one 64 KiB+ slot per frame).
+    #[arg(long, value_name = "VERSION", default_value = "v3", value_parser = ["v2", "v3"])]
+    rx_ring: String,
+    /// Blocks in each receive ring (default: 16 for v3, 64 for v2; 256 KiB each).
+    #[arg(long, value_name = "N")]
+    ring_blocks: Option<usize>,
+}
+
+impl IoArgs {
+    /// The port settings these flags choose (before per-interface ones).
+    fn port_config(&self) -> AfPacketConfig {
+        let base = AfPacketConfig::default();
+        let (ring, blocks) = match self.rx_ring.as_str() {
+            "v2" => (RingVersion::V2, 64),
+            _ => (RingVersion::V3, base.block_count),
+        };
+        AfPacketConfig {
+            ring,
+            block_count: self.ring_blocks.unwrap_or(blocks),
+            qdisc_bypass: self.qdisc_bypass,
+            busy_poll_us: self.so_busy_poll_us,
+            // TPACKET_V3 hands a block over when it is full or this old:
+            // the bound on the latency the director adds to a quiet flow
+            // (1 ms is the smallest the kernel takes).
+            block_timeout_ms: 1,
+            ..base
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -97,13 +126,7 @@ fn open_ports(
             fanout: fanout.map(|(g, _)| g.wrapping_add(i as u16)),
             fanout_mode,
             vnet_hdr: true,
-            // TPACKET_V3 hands a block over when it is full or this old:
-            // the bound on the latency the director adds to a quiet flow
-            // (1 ms is the smallest the kernel takes).
-            block_timeout_ms: 1,
-            qdisc_bypass: io.qdisc_bypass,
-            busy_poll_us: io.so_busy_poll_us,
-            ..AfPacketConfig::default()
+            ..io.port_config()
         };
         let port = AfPacketPort::open(name, &cfg)?;
         let (mac, follow_kernel_mac) = match args.mac {
@@ -122,10 +145,9 @@ fn open_ports(
 }
 
 /// Bytes of one worker's receive rings (one per `--iface`, sized as [`open_ports`] opens them).
-fn ring_bytes(args: &DirectorArgs) -> u64 {
-    let c = AfPacketConfig::default();
-    (c.block_size as u64)
-        .saturating_mul(c.block_count as u64)
+fn ring_bytes(args: &DirectorArgs, io: &IoArgs) -> u64 {
+    io.port_config()
+        .ring_bytes()
         .saturating_mul(args.ifaces.len() as u64)
 }
 
@@ -147,7 +169,7 @@ fn run(args: &DirectorArgs, io: &IoArgs) -> std::io::Result<()> {
     }
     args.check_links().map_err(std::io::Error::other)?;
     // Before any socket, ring or table exists: refuse what cannot be allocated.
-    lvs_examples::memory::check_args(args, args.fanout, ring_bytes(args))
+    lvs_examples::memory::check_args(args, args.fanout, ring_bytes(args, io))
         .map_err(std::io::Error::other)?;
     let signals = Signals::install()?;
     if args.fanout > 1 {

@@ -42,6 +42,8 @@ use std::time::{Duration, Instant};
 
 use lvs_forwarding::offload::VIRTIO_NET_HDR_LEN;
 
+mod v2;
+
 use super::{
     FramePort, FrameTx, Offload, OnBatch, OnFrame, PacketKind, PortLosses, RxFrame, RxMeta,
 };
@@ -163,6 +165,16 @@ pub struct AfPacketConfig {
     /// `SO_BUSY_POLL` in microseconds (0: not set): lets `poll` busy-wait in the driver
     /// for sockets whose traffic comes through a NAPI context that supports it.
     pub busy_poll_us: u32,
+    /// The receive ring's layout.
+    pub ring: RingVersion,
+}
+
+impl AfPacketConfig {
+    /// Bytes of the receive ring this configuration maps (blocks rounded up to 4 KiB
+    /// pages, as on the machines this runs on).
+    pub fn ring_bytes(&self) -> u64 {
+        (self.block_size.max(1).div_ceil(4096) * 4096) as u64 * self.block_count.max(1) as u64
+    }
 }
 
 impl Default for AfPacketConfig {
@@ -179,8 +191,23 @@ impl Default for AfPacketConfig {
             accept: Accept::ALL_INCOMING,
             qdisc_bypass: false,
             busy_poll_us: 0,
+            ring: RingVersion::V3,
         }
     }
+}
+
+/// Which receive ring the port uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RingVersion {
+    /// TPACKET_V3: variable-size frames packed into blocks, a block handed over when full
+    /// or after [`AfPacketConfig::block_timeout_ms`]. Dense (many small frames per block)
+    /// and cheap per frame, but a frame may wait for the block timer.
+    #[default]
+    V3,
+    /// TPACKET_V2: one fixed slot per frame, each handed over at once (no block timer).
+    /// Every slot holds the largest frame (64 KiB+ with `vnet_hdr`), so the ring holds
+    /// fewer frames for the same memory.
+    V2,
 }
 
 /// Kernel-side counters of a packet socket (`PACKET_STATISTICS`, reset on every read).
@@ -200,6 +227,11 @@ struct RxRing {
     block_size: usize,
     block_count: usize,
     next_block: usize,
+    version: RingVersion,
+    /// V2 only: bytes per slot, slots in the ring, the next slot to look at.
+    frame_size: usize,
+    frame_count: usize,
+    next_frame: usize,
 }
 
 // SAFETY: the ring's mapping is owned exclusively by this value (no aliases are handed out
@@ -225,7 +257,12 @@ impl RxRing {
     }
 
     fn ready(&self) -> bool {
-        self.status(self.next_block).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
+        match self.version {
+            RingVersion::V3 => {
+                self.status(self.next_block).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
+            }
+            RingVersion::V2 => self.slot_ready(),
+        }
     }
 }
 
@@ -393,7 +430,11 @@ impl AfPacketPort {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let sfd = fd.as_raw_fd();
 
-        setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_VERSION, &TPACKET_V3)
+        let version = match cfg.ring {
+            RingVersion::V3 => TPACKET_V3,
+            RingVersion::V2 => v2::TPACKET_V2,
+        };
+        setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_VERSION, &version)
             .map_err(|e| with_context(e, "PACKET_VERSION"))?;
         if cfg.vnet_hdr {
             // Must precede PACKET_RX_RING (the kernel refuses it with EBUSY once a ring exists).
@@ -435,8 +476,28 @@ impl AfPacketPort {
                 "ring blocks smaller than a 64 KiB GSO super-frame: such frames arrive truncated"
             );
         }
-        let frame_size = 2048usize;
         let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_string());
+        // V3: the nominal frame size the kernel checks the block against. V2: a slot that
+        // holds the largest frame the socket may see (a GSO super-frame with vnet_hdr).
+        let frame_size = match cfg.ring {
+            RingVersion::V3 => 2048usize,
+            RingVersion::V2 => {
+                let largest = if cfg.vnet_hdr { MAX_SUPER_FRAME } else { 2048 };
+                v2::slot_size(block_size, largest + cfg.headroom + RING_FRAME_OVERHEAD)
+                    .ok_or_else(|| bad("ring block smaller than one V2 slot"))?
+            }
+        };
+        let frame_count = block_size / frame_size * block_count;
+        if cfg.ring == RingVersion::V2 {
+            let req = libc::tpacket_req {
+                tp_block_size: u32::try_from(block_size).map_err(|_| bad("block size"))?,
+                tp_block_nr: u32::try_from(block_count).map_err(|_| bad("block count"))?,
+                tp_frame_size: u32::try_from(frame_size).map_err(|_| bad("frame size"))?,
+                tp_frame_nr: u32::try_from(frame_count).map_err(|_| bad("ring size"))?,
+            };
+            setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)
+                .map_err(|e| with_context(e, "PACKET_RX_RING (V2)"))?;
+        }
         let req = libc::tpacket_req3 {
             tp_block_size: u32::try_from(block_size).map_err(|_| bad("block size"))?,
             tp_block_nr: u32::try_from(block_count).map_err(|_| bad("block count"))?,
@@ -447,8 +508,10 @@ impl AfPacketPort {
             tp_sizeof_priv: 0,
             tp_feature_req_word: 0,
         };
-        setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)
-            .map_err(|e| with_context(e, "PACKET_RX_RING"))?;
+        if cfg.ring == RingVersion::V3 {
+            setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)
+                .map_err(|e| with_context(e, "PACKET_RX_RING"))?;
+        }
 
         let len = block_size * block_count;
         // SAFETY: mapping a fresh region backed by the socket's ring; the result is checked.
@@ -470,6 +533,10 @@ impl AfPacketPort {
             block_size,
             block_count,
             next_block: 0,
+            version: cfg.ring,
+            frame_size,
+            frame_count,
+            next_frame: 0,
         };
 
         let sll = libc::sockaddr_ll {
@@ -976,6 +1043,9 @@ impl AfPacketPort {
                 },
             };
             super::poll_readable(self.tx.fd.as_raw_fd(), left)?;
+        }
+        if self.ring.version == RingVersion::V2 {
+            return Ok(self.walk_slots(sink));
         }
         let mut lent = 0;
         for _ in 0..self.ring.block_count {

@@ -31,7 +31,7 @@ use std::time::Duration;
 use lvs_core::ServiceKey;
 use lvs_core::config::listing::{ListFormat, ListOptions};
 use lvs_core::config::{self, Config};
-use lvs_forwarding::{BatchItem, Director, DirectorConfig, DropReason, MacAddr, Verdict};
+use lvs_forwarding::{BatchItem, Director, DirectorConfig, DropReason, MacAddr, Offload, Verdict};
 use tracing::{info, warn};
 
 mod net;
@@ -564,7 +564,7 @@ impl Runner {
                         Verdict::Reply { link, len } => {
                             let out: &[u8] = it.out;
                             match out.get(..len) {
-                                Some(b) => (link, b, lvs_forwarding::Offload::NONE),
+                                Some(b) => (link, b, Offload::NONE),
                                 None => continue,
                             }
                         }
