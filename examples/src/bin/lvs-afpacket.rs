@@ -1,7 +1,8 @@
 //! `lvs-afpacket`: the lvs-rs director on existing interfaces through AF_PACKET.
 //!
-//! Each `--iface` gets a TPACKET_V3 receive ring (frames are processed where
-//! the kernel wrote them, with headroom for VS/TUN) and becomes one link of
+//! Each `--iface` gets a receive ring (TPACKET_V2 by default, `--rx-ring v3` for
+//! blocks; frames are processed and sent from where the kernel wrote them, with
+//! headroom for VS/TUN) and becomes one link of
 //! the Director, with the interface's own MAC, addresses, routes and
 //! neighbours as the host kernel has them (rtnetlink; followed while it runs).
 //! Frames carry a `virtio_net_hdr` both ways (`PACKET_VNET_HDR`), so the
@@ -54,9 +55,12 @@ struct IoArgs {
     /// drivers with busy-poll support (NAPI, a napi id on the socket) use it.
     #[arg(long, value_name = "US", default_value_t = 0)]
     so_busy_poll_us: u32,
-    /// Receive ring: v3 (blocks handed over when full or after 1 ms; dense) or v2 (each
-    /// frame handed over at once; one 64 KiB+ slot per frame).
-    #[arg(long, value_name = "VERSION", default_value = "v3", value_parser = ["v2", "v3"])]
+    /// Receive ring: v2 (each frame handed over at once; one 64 KiB+ slot per frame, 192
+    /// slots in 16 MiB) or v3 (blocks handed over when full or after 1 ms; 4 MiB holds
+    /// thousands of small frames). v2 is the default: in the two-armed NAT benchmark it
+    /// forwarded more UDP packets in 3 of 3 runs and more new connections in 2 of 3
+    /// (BENCHMARKS.md, "AF_PACKET I/O path (wave 2)"); v3 needs a quarter of the memory.
+    #[arg(long, value_name = "VERSION", default_value = "v2", value_parser = ["v2", "v3"])]
     rx_ring: String,
     /// Blocks in each receive ring (default: 16 for v3, 64 for v2; 256 KiB each).
     #[arg(long, value_name = "N")]

@@ -18,8 +18,14 @@
 //!   VS/NAT reply with its request. The group is joined with
 //!   `PACKET_FANOUT_FLAG_IGNORE_OUTGOING`, because a fanout group delivers through its own hook
 //!   and the socket's `PACKET_IGNORE_OUTGOING` does not apply to it.
+//! * **Batches** — [`FramePort::recv_frames`] lends every frame of a ring block at once and
+//!   takes the block back only when the callback returns, so a runner can process the block
+//!   with `Director::process_batch` and send the rewritten frames from inside the ring.
 //! * **Sending** — `sendmsg` on the bound socket (one syscall per frame), or `sendmmsg` for a
 //!   batch, from stack-held iovec arrays: no copy of the frame and no allocation per call.
+//! * **TPACKET_V2** ([`RingVersion::V2`], optional) — per-frame slots handed over one by one,
+//!   for the lowest latency: a V3 block waits for its timer (at least 1 ms) when traffic is
+//!   light. See the `v2` module.
 //! * **Offloads** (`PACKET_VNET_HDR`, on by default) — with TSO/USO/checksum offload on, veth
 //!   and TAP paths hand over `CHECKSUM_PARTIAL` frames (the L4 checksum field holds only the
 //!   pseudo-header sum) and GSO super-frames up to 64 KB. With the option set, the kernel

@@ -1,7 +1,9 @@
 //! The event loop every live director binary shares.
 //!
 //! The library is sans-IO; this module is the I/O half. It feeds received
-//! frames and the time to [`Director::process`], sends what the verdicts say,
+//! frames, a port's batch at a time, and the time to
+//! [`Director::process_batch`], sends what the verdicts say from where the
+//! frames lie (one batched send per output port, see `tx`),
 //! drains [`Director::poll_transmit`], runs [`Director::on_timeout`] when due,
 //! turns health-check results into weights (down = 0, up = the configured
 //! weight, as keepalived's `inhibit_on_failure`), and reacts to signals:
