@@ -402,9 +402,6 @@ fn v2_and_v3_rings_lend_batches() {
         });
         assert!(!pa.frames_waiting(), "{ring:?}: nothing sent yet");
         let sock = Netns::run(&nb, || UdpSocket::bind((B_IP, 0)).unwrap());
-        for i in 0..8u8 {
-            sock.send_to(&[i; 20], (A_IP, 9998)).unwrap();
-        }
         let gso = Netns::run(&nb, || UdpSocket::bind((B_IP, 0)).unwrap());
         let seg: libc::c_int = 1000;
         // SAFETY: `seg` is a live c_int and we pass its size; the kernel only reads it.
@@ -418,6 +415,10 @@ fn v2_and_v3_rings_lend_batches() {
             )
         };
         assert_eq!(rc, 0, "UDP_SEGMENT");
+        // Both sockets exist before the first send, so the sends follow each other closely.
+        for i in 0..8u8 {
+            sock.send_to(&[i; 20], (A_IP, 9998)).unwrap();
+        }
         gso.send_to(&[0x5a; 4000], (A_IP, 9998)).unwrap();
         // Let every frame land before the first look, so they come as one batch.
         std::thread::sleep(Duration::from_millis(20));
@@ -426,7 +427,10 @@ fn v2_and_v3_rings_lend_batches() {
             udp_dport(f) == Some(9998)
         });
         assert_eq!(got.len(), 9, "{ring:?}");
-        assert!(largest >= 9, "{ring:?}: largest batch {largest}");
+        // V2 lends every ready slot at once; V3 lends a block, and its timer may have
+        // closed one between the sends.
+        let least = if ring == RingVersion::V2 { 9 } else { 2 };
+        assert!(largest >= least, "{ring:?}: largest batch {largest}");
         let (big, meta) = got
             .iter()
             .find(|(f, _)| f.len() > 1000)

@@ -57,8 +57,8 @@ struct IoArgs {
     so_busy_poll_us: u32,
     /// Receive ring: v2 (each frame handed over at once; one 64 KiB+ slot per frame, 192
     /// slots in 16 MiB) or v3 (blocks handed over when full or after 1 ms; 4 MiB holds
-    /// thousands of small frames). v2 is the default: in the two-armed NAT benchmark it
-    /// forwarded more UDP packets in 3 of 3 runs and more new connections in 2 of 3
+    /// thousands of small frames). v2 is the default: in the NAT benchmarks it forwarded
+    /// more new connections and more UDP packets than v3 in 6 of 7 runs each
     /// (BENCHMARKS.md, "AF_PACKET I/O path (wave 2)"); v3 needs a quarter of the memory.
     #[arg(long, value_name = "VERSION", default_value = "v2", value_parser = ["v2", "v3"])]
     rx_ring: String,
