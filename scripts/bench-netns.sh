@@ -20,6 +20,12 @@
 #                    topology; tap needs its own (bridges and TAPs in the director namespace),
 #                    built after the others with the same client and servers; its ratio is
 #                    to the kernel figure of the same run and topology.
+#                    An afpacket entry may carry flags and a binary directory, to compare
+#                    variants in one run: "afpacket,rx-ring=v2,busy-poll-us=50@/tmp/old"
+#                    runs $LVS_BIN (or /tmp/old)/lvs-afpacket --rx-ring v2 --busy-poll-us 50.
+#   BENCH_SYSCALLS   1: count the director's system calls (perf stat -e raw_syscalls:sys_enter)
+#                    during the UDP and the connection measurements and print them per
+#                    forwarded UDP packet and per HTTP request (needs perf; default 0)
 #   BENCH_OFFLOADS   any of: on (interfaces' defaults) off (ethtool -K off on every link, as
 #                    the older tables) (default "on")
 #   BENCH_OUT        also append the result tables (markdown) to this file
@@ -50,7 +56,7 @@ for t in $BENCH_TOPO; do
     case $t in nat|nat2) ;; *) echo "ERROR: BENCH_TOPO: unknown topology '$t' (nat, nat2)" >&2; exit 1 ;; esac
 done
 for d in $BENCH_DIRECTORS; do
-    case $d in kernel|afpacket|tap|afxdp|afxdp-generic) ;; afpacket-fanout[1-9]|afpacket-fanout[1-9][0-9]) ;;
+    case ${d%%[,@]*} in kernel|afpacket|tap|afxdp|afxdp-generic) ;; afpacket-fanout[1-9]|afpacket-fanout[1-9][0-9]) ;;
         *) echo "ERROR: BENCH_DIRECTORS: unknown director '$d' (kernel afpacket afpacket-fanoutN tap afxdp afxdp-generic)" >&2; exit 1 ;;
     esac
 done
@@ -109,25 +115,52 @@ if ! gcc -O2 -o "$HTTPD" "$HTTPD_C" 2>"$E2E_WORK/gcc.log"; then
     echo "ERROR: gcc could not build the benchmark HTTP server:" >&2; cat "$E2E_WORK/gcc.log" >&2; exit 1
 fi
 
-# dir_kind D / dir_args D / dir_label D: the start_director kind, extra flags and table label.
-dir_kind() { case $1 in kernel) echo kernel ;; tap) echo tap ;; *) echo afpacket ;; esac; }
+# dir_kind D / dir_args D / dir_label D / dir_bin D: the start_director kind, extra flags,
+# table label and binary directory. D is NAME[,FLAG[=VALUE]]...[@BINDIR].
+dir_kind() { case ${1%%[,@]*} in kernel) echo kernel ;; tap) echo tap ;; *) echo afpacket ;; esac; }
+dir_flags() {
+    local f=${1%%@*} out="" x
+    [ "$f" = "${f#*,}" ] && return 0
+    f=${f#*,}
+    for x in ${f//,/ }; do out+=" --${x%%=*}"; [ "$x" = "${x#*=}" ] || out+=" ${x#*=}"; done
+    echo "${out# }"
+}
 dir_args() {
-    case $1 in
-        afpacket-fanout*) echo "--fanout ${1#afpacket-fanout}" ;;
-        afxdp) echo "--io af_xdp" ;;
-        afxdp-generic) echo "--io af_xdp --xdp-mode generic" ;;
+    local base=${1%%[,@]*}
+    case $base in
+        afpacket-fanout*) echo "--fanout ${base#afpacket-fanout} $(dir_flags "$1")" ;;
+        afxdp) echo "--io af_xdp $(dir_flags "$1")" ;;
+        afxdp-generic) echo "--io af_xdp --xdp-mode generic $(dir_flags "$1")" ;;
+        *) dir_flags "$1" ;;
     esac
 }
+dir_bin() { case $1 in *@*) echo "${1#*@}" ;; *) echo "$LVS_BIN" ;; esac; }
 dir_label() {
-    case $1 in
+    local extra="" base=${1%%[,@]*}
+    [ -n "$(dir_flags "$1")" ] && extra=" $(dir_flags "$1")"
+    case $1 in *@*) extra+=" ($(dir_bin "$1"))" ;; esac
+    case $base in
         kernel) echo "kernel nftables" ;;
-        afpacket) echo "lvs-afpacket" ;;
-        afpacket-fanout*) echo "lvs-afpacket --fanout ${1#afpacket-fanout}" ;;
-        tap) echo "lvs-tap" ;;
-        afxdp) echo "lvs-afpacket --io af_xdp" ;;
-        afxdp-generic) echo "lvs-afpacket --io af_xdp (generic)" ;;
+        afpacket) echo "lvs-afpacket$extra" ;;
+        afpacket-fanout*) echo "lvs-afpacket --fanout ${base#afpacket-fanout}$extra" ;;
+        tap) echo "lvs-tap$extra" ;;
+        afxdp) echo "lvs-afpacket --io af_xdp$extra" ;;
+        afxdp-generic) echo "lvs-afpacket --io af_xdp (generic)$extra" ;;
     esac
 }
+
+# count_syscalls SECS FILE: the director's system calls for SECS seconds into FILE (background).
+count_syscalls() {
+    local secs=$1 file=$2
+    if [ "${BENCH_SYSCALLS:-0}" != 1 ] || [ "$DIRECTOR_PID" = kernel ] || [ -z "$DIRECTOR_PID" ]; then
+        return 0
+    fi
+    ( sleep 1; timeout $((secs + 5)) perf stat -x, -e raw_syscalls:sys_enter -p "$DIRECTOR_PID" \
+        -- sleep "$secs" 2>"$file" >/dev/null ) &
+    SYSC_PID=$!
+}
+# syscalls_in FILE: the count perf wrote, or nothing.
+syscalls_in() { awk -F, '/raw_syscalls:sys_enter/ {print $1}' "$1" 2>/dev/null; }
 
 # servers_up: the C HTTP server (2 processes) on every real server, iperf3 on rs1, the rules.
 servers_up() {
@@ -147,14 +180,24 @@ servers_up() {
 declare -A RES
 measure() {
     local key=$1 out rps json
+    local sc_secs=$((BENCH_SECS > 2 ? BENCH_SECS - 2 : 1)) n
+    SYSC_PID=""
     e2e_log "[$key] TCP connections/s (wrk, ${BENCH_SECS} s)"
+    count_syscalls "$sc_secs" "$E2E_WORK/sysc-cps"
     out=$(timeout $((BENCH_SECS + 20)) ip netns exec "$NS_CL" wrk -t2 -c32 -d"${BENCH_SECS}s" --timeout 2s \
         -H 'Connection: close' "http://$VIP4/" 2>&1) || true
     printf '%s\n' "$out" | grep -E 'Requests/sec|requests in|errors|Non-2xx' | sed 's/^/    /' || true
     rps=$(printf '%s\n' "$out" | awk '/^Requests\/sec:/ {printf "%.0f", $2}')
     RES[$key,cps]=${rps:-n/a}
+    if [ -n "$SYSC_PID" ]; then
+        wait "$SYSC_PID" || true; SYSC_PID=""
+        n=$(syscalls_in "$E2E_WORK/sysc-cps")
+        RES[$key,sys_cps]=$(ratio "$((${rps:-0} * sc_secs))" "${n:-}")
+        echo "    director system calls: ${n:-?} in ${sc_secs} s, ${RES[$key,sys_cps]} per request"
+    fi
 
     e2e_log "[$key] UDP 64-byte packets/s (iperf3 -u -l 64 -b 0, ${BENCH_SECS} s)"
+    count_syscalls "$sc_secs" "$E2E_WORK/sysc-pps"
     json=$(timeout $((BENCH_SECS + 20)) ip netns exec "$NS_CL" iperf3 -c "$VIP4" -p 5201 -u -l 64 -b 0 \
         -t "$BENCH_SECS" -J 2>&1) || true
     RES[$key,pps]=$(printf '%s' "$json" | "$E2E_PY" -c '
@@ -166,6 +209,13 @@ try:
 except Exception as e:
     print("n/a"); print("    iperf3 -u failed: %s" % e, file=sys.stderr)
 ')
+
+    if [ -n "$SYSC_PID" ]; then
+        wait "$SYSC_PID" || true; SYSC_PID=""
+        n=$(syscalls_in "$E2E_WORK/sysc-pps")
+        RES[$key,sys_pps]=$(ratio "$((${RES[$key,pps]/n\/a/0} * sc_secs))" "${n:-}")
+        echo "    director system calls: ${n:-?} in ${sc_secs} s, ${RES[$key,sys_pps]} per UDP packet received"
+    fi
 
     e2e_log "[$key] TCP bulk (iperf3, ${BENCH_SECS} s)"
     json=$(timeout $((BENCH_SECS + 20)) ip netns exec "$NS_CL" iperf3 -c "$VIP4" -p 5201 -t "$BENCH_SECS" -J 2>&1) || true
@@ -184,6 +234,9 @@ except Exception as e:
 FAILED_DIRS=()
 bench_director() {
     local off=$1 topo=$2 d=$3 kind key args=() out
+    local bin
+    bin=$(dir_bin "$d")
+    local LVS_BIN=$bin
     kind=$(dir_kind "$d")
     key="$off,$topo,$d"
     if ! director_available "$kind"; then
@@ -269,14 +322,19 @@ table() {
         [ "$d" = kernel ] || { hdr+=" /kernel |"; sep+="---|"; }
     done
     echo "$hdr"; echo "$sep"
-    for m in cps pps gbps; do
-        case $m in cps) label="TCP connections/s" ;; pps) label="UDP 64 B packets/s" ;; gbps) label="TCP bulk Gbit/s" ;; esac
+    local metrics="cps pps gbps"
+    [ "${BENCH_SYSCALLS:-0}" = 1 ] && metrics+=" sys_cps sys_pps"
+    for m in $metrics; do
+        case $m in cps) label="TCP connections/s" ;; pps) label="UDP 64 B packets/s" ;; gbps) label="TCP bulk Gbit/s" ;;
+            sys_cps) label="director syscalls per request" ;; sys_pps) label="director syscalls per UDP packet" ;; esac
         row="| $label |"
         k=${RES[$off,$topo,kernel,$m]:-n/a}
         for d in $BENCH_DIRECTORS; do
             v=${RES[$off,$topo,$d,$m]:-${RES[$off,$topo,$d,note]:-n/a}}
             row+=" $v |"
-            [ "$d" = kernel ] || row+=" $(ratio "$k" "$v") |"
+            if [ "$d" != kernel ]; then
+                case $m in sys_*) row+=" |" ;; *) row+=" $(ratio "$k" "$v") |" ;; esac
+            fi
         done
         echo "$row"
     done

@@ -1,7 +1,8 @@
 //! `lvs-afpacket`: the lvs-rs director on existing interfaces through AF_PACKET.
 //!
-//! Each `--iface` gets a TPACKET_V3 receive ring (frames are processed where
-//! the kernel wrote them, with headroom for VS/TUN) and becomes one link of
+//! Each `--iface` gets a receive ring (TPACKET_V2 by default, `--rx-ring v3` for
+//! blocks; frames are processed and sent from where the kernel wrote them, with
+//! headroom for VS/TUN) and becomes one link of
 //! the Director, with the interface's own MAC, addresses, routes and
 //! neighbours as the host kernel has them (rtnetlink; followed while it runs).
 //! Frames carry a `virtio_net_hdr` both ways (`PACKET_VNET_HDR`), so the
@@ -28,7 +29,7 @@ use lvs_examples::control::ControlServer;
 use lvs_examples::hostnet::Port;
 use lvs_examples::io::FramePort;
 use lvs_examples::io::afpacket::{
-    Accept, AfPacketConfig, AfPacketPort, FanoutMode, hw_addr, set_fanout_program_fd,
+    Accept, AfPacketConfig, AfPacketPort, FanoutMode, RingVersion, hw_addr, set_fanout_program_fd,
 };
 use lvs_examples::io::afxdp::{AfXdpConfig, AfXdpPort, AttachMode, rx_queue_count};
 use lvs_examples::io::fanout::client_hash_program;
@@ -43,7 +44,7 @@ use tracing::{error, info};
 struct Cli {
     #[command(flatten)]
     d: DirectorArgs,
-    /// Packet I/O: `packet` (AF_PACKET TPACKET_V3, the default: the kernel keeps its copy of
+    /// Packet I/O: `packet` (AF_PACKET, the default: the kernel keeps its copy of
     /// every frame and the offloads stay on) or
     /// `af_xdp` (AF_XDP sockets, one per receive queue; zero copy where the driver has it).
     #[arg(long, value_enum, default_value_t = Io::Packet)]
@@ -51,12 +52,14 @@ struct Cli {
     /// With `--io af_xdp`: where the XDP program runs (`auto`: native, else generic).
     #[arg(long, value_enum, default_value_t = XdpAttach::Auto)]
     xdp_mode: XdpAttach,
+    #[command(flatten)]
+    ring: IoArgs,
 }
 
 /// The `--io` backends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Io {
-    /// AF_PACKET with a TPACKET_V3 receive ring.
+    /// AF_PACKET (receive ring chosen by `--rx-ring`).
     Packet,
     /// AF_XDP.
     #[value(name = "af_xdp", alias = "afxdp")]
@@ -74,11 +77,62 @@ enum XdpAttach {
     Generic,
 }
 
+/// How the AF_PACKET sockets are driven (latency against CPU; see BENCHMARKS.md,
+/// "AF_PACKET I/O path (wave 2)", for what each costs and buys).
+#[derive(Debug, Clone, clap::Args)]
+struct IoArgs {
+    /// After a pass that found frames, spin this many microseconds looking at the rings
+    /// before sleeping in poll (0: sleep at once). Costs CPU that other processes on the
+    /// same cores may need.
+    #[arg(long, value_name = "US", default_value_t = 0)]
+    busy_poll_us: u64,
+    /// Send straight to the driver, past the interface's queueing discipline
+    /// (PACKET_QDISC_BYPASS).
+    #[arg(long)]
+    qdisc_bypass: bool,
+    /// Set SO_BUSY_POLL on the sockets to this many microseconds (0: not set). Only
+    /// drivers with busy-poll support (NAPI, a napi id on the socket) use it.
+    #[arg(long, value_name = "US", default_value_t = 0)]
+    so_busy_poll_us: u32,
+    /// Receive ring: v2 (each frame handed over at once; one 64 KiB+ slot per frame, 192
+    /// slots in 16 MiB) or v3 (blocks handed over when full or after 1 ms; 4 MiB holds
+    /// thousands of small frames). v2 is the default: in the NAT benchmarks it forwarded
+    /// more new connections and more UDP packets than v3 in 6 of 7 runs each
+    /// (BENCHMARKS.md, "AF_PACKET I/O path (wave 2)"); v3 needs a quarter of the memory.
+    #[arg(long, value_name = "VERSION", default_value = "v2", value_parser = ["v2", "v3"])]
+    rx_ring: String,
+    /// Blocks in each receive ring (default: 16 for v3, 64 for v2; 256 KiB each).
+    #[arg(long, value_name = "N")]
+    ring_blocks: Option<usize>,
+}
+
+impl IoArgs {
+    /// The port settings these flags choose (before per-interface ones).
+    fn port_config(&self) -> AfPacketConfig {
+        let base = AfPacketConfig::default();
+        let (ring, blocks) = match self.rx_ring.as_str() {
+            "v2" => (RingVersion::V2, 64),
+            _ => (RingVersion::V3, base.block_count),
+        };
+        AfPacketConfig {
+            ring,
+            block_count: self.ring_blocks.unwrap_or(blocks),
+            qdisc_bypass: self.qdisc_bypass,
+            busy_poll_us: self.so_busy_poll_us,
+            // TPACKET_V3 hands a block over when it is full or this old:
+            // the bound on the latency the director adds to a quiet flow
+            // (1 ms is the smallest the kernel takes).
+            block_timeout_ms: 1,
+            ..base
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli.d.log.init();
     let result = match cli.io {
-        Io::Packet => run(&cli.d),
+        Io::Packet => run(&cli.d, &cli.ring),
         Io::AfXdp => run_af_xdp(&cli.d, cli.xdp_mode),
     };
     match result {
@@ -96,7 +150,11 @@ type Ports = (Vec<AfPacketPort>, Vec<Port>);
 /// Opens one port per `--iface`. With `fanout = Some((group, vips))` each joins the
 /// CBPF fanout group `group + i` of its interface `i` (a fanout group lives on one
 /// interface) with the client-hash program for `vips`.
-fn open_ports(args: &DirectorArgs, fanout: Option<(u16, &[IpAddr])>) -> std::io::Result<Ports> {
+fn open_ports(
+    args: &DirectorArgs,
+    io: &IoArgs,
+    fanout: Option<(u16, &[IpAddr])>,
+) -> std::io::Result<Ports> {
     let mut ports = Vec::new();
     let mut identities = Vec::new();
     for (i, name) in args.ifaces.iter().enumerate() {
@@ -115,11 +173,7 @@ fn open_ports(args: &DirectorArgs, fanout: Option<(u16, &[IpAddr])>) -> std::io:
             fanout: fanout.map(|(g, _)| g.wrapping_add(i as u16)),
             fanout_mode,
             vnet_hdr: true,
-            // TPACKET_V3 hands a block over when it is full or this old:
-            // the bound on the latency the director adds to a quiet flow
-            // (1 ms is the smallest the kernel takes).
-            block_timeout_ms: 1,
-            ..AfPacketConfig::default()
+            ..io.port_config()
         };
         let port = AfPacketPort::open(name, &cfg)?;
         let (mac, follow_kernel_mac) = match args.mac {
@@ -138,11 +192,15 @@ fn open_ports(args: &DirectorArgs, fanout: Option<(u16, &[IpAddr])>) -> std::io:
 }
 
 /// Bytes of one worker's receive rings (one per `--iface`, sized as [`open_ports`] opens them).
-fn ring_bytes(args: &DirectorArgs) -> u64 {
-    let c = AfPacketConfig::default();
-    (c.block_size as u64)
-        .saturating_mul(c.block_count as u64)
+fn ring_bytes(args: &DirectorArgs, io: &IoArgs) -> u64 {
+    io.port_config()
+        .ring_bytes()
         .saturating_mul(args.ifaces.len() as u64)
+}
+
+/// The runner's busy-poll budget from `--busy-poll-us`.
+fn busy_poll(io: &IoArgs) -> std::time::Duration {
+    std::time::Duration::from_micros(io.busy_poll_us)
 }
 
 fn boxed(ports: Vec<AfPacketPort>) -> Vec<Box<dyn FramePort>> {
@@ -152,21 +210,21 @@ fn boxed(ports: Vec<AfPacketPort>) -> Vec<Box<dyn FramePort>> {
         .collect()
 }
 
-fn run(args: &DirectorArgs) -> std::io::Result<()> {
+fn run(args: &DirectorArgs, io: &IoArgs) -> std::io::Result<()> {
     if args.ifaces.is_empty() {
         return Err(std::io::Error::other("give at least one --iface"));
     }
     args.check_links().map_err(std::io::Error::other)?;
     // Before any socket, ring or table exists: refuse what cannot be allocated.
-    lvs_examples::memory::check_args(args, args.fanout, ring_bytes(args))
+    lvs_examples::memory::check_args(args, args.fanout, ring_bytes(args, io))
         .map_err(std::io::Error::other)?;
     let signals = Signals::install()?;
     if args.fanout > 1 {
-        return run_fanout(args, &signals);
+        return run_fanout(args, io, &signals);
     }
-    let (ports, ids) = open_ports(args, None)?;
+    let (ports, ids) = open_ports(args, io, None)?;
     let mut ports = boxed(ports);
-    let mut runner = Runner::new(args, ids)?;
+    let mut runner = Runner::new(args, ids)?.with_busy_poll(busy_poll(io));
     if !args.no_control {
         let server = ControlServer::bind(&args.control)?;
         info!(path = %args.control.display(), "control socket (lvsadm)");
@@ -196,7 +254,7 @@ fn run(args: &DirectorArgs) -> std::io::Result<()> {
 /// destination) reach the same worker, and VS/NAT, VS/DR and VS/TUN all work
 /// on every core. When a reload changes the VIPs the program is replaced.
 /// Neighbours a worker learns from the wire are passed to the others.
-fn run_fanout(args: &DirectorArgs, signals: &Signals) -> std::io::Result<()> {
+fn run_fanout(args: &DirectorArgs, io: &IoArgs, signals: &Signals) -> std::io::Result<()> {
     let group = (std::process::id() & 0xffff) as u16;
     // The first program is built from the rules as they are now; the workers
     // replace it whenever a reload changes the VIPs.
@@ -211,7 +269,7 @@ fn run_fanout(args: &DirectorArgs, signals: &Signals) -> std::io::Result<()> {
     // sockets are opened here, worker by worker, before any thread starts.
     let mut opened = Vec::new();
     for _ in 0..args.fanout {
-        opened.push(open_ports(args, Some((group, &vips)))?);
+        opened.push(open_ports(args, io, Some((group, &vips)))?);
     }
     // One endpoint for the group: each worker publishes into its own slot and
     // this thread adds the slots up into the one the server reads.
@@ -249,6 +307,7 @@ fn run_fanout(args: &DirectorArgs, signals: &Signals) -> std::io::Result<()> {
         let wctl = ctl.clone();
         let slot = metrics.as_ref().map(|(_, _, slots)| slots[w].clone());
         let inbox = inboxes.pop();
+        let spin = busy_poll(io);
         let h = std::thread::Builder::new()
             .name(format!("lvs-worker-{w}"))
             .spawn(move || -> std::io::Result<()> {
@@ -257,19 +316,19 @@ fn run_fanout(args: &DirectorArgs, signals: &Signals) -> std::io::Result<()> {
                 // runner's use of them.
                 let steer: Vec<RawFd> = ports.iter().map(|p| p.as_raw_fd()).collect();
                 let mut ports = boxed(ports);
-                let mut runner =
-                    Runner::new(&args, ids)?
-                        .with_peers(peers)
-                        .with_vips_hook(Box::new(move |vips| match client_hash_program(vips) {
-                            Ok(p) => {
-                                for fd in &steer {
-                                    if let Err(e) = set_fanout_program_fd(*fd, &p) {
-                                        tracing::warn!("fanout program: {e}");
-                                    }
+                let mut runner = Runner::new(&args, ids)?
+                    .with_busy_poll(spin)
+                    .with_peers(peers)
+                    .with_vips_hook(Box::new(move |vips| match client_hash_program(vips) {
+                        Ok(p) => {
+                            for fd in &steer {
+                                if let Err(e) = set_fanout_program_fd(*fd, &p) {
+                                    tracing::warn!("fanout program: {e}");
                                 }
                             }
-                            Err(e) => tracing::warn!("fanout program: {e}"),
-                        }));
+                        }
+                        Err(e) => tracing::warn!("fanout program: {e}"),
+                    }));
                 if let Some(slot) = slot {
                     runner = runner.with_metrics(slot);
                 }

@@ -18,8 +18,14 @@
 //!   VS/NAT reply with its request. The group is joined with
 //!   `PACKET_FANOUT_FLAG_IGNORE_OUTGOING`, because a fanout group delivers through its own hook
 //!   and the socket's `PACKET_IGNORE_OUTGOING` does not apply to it.
+//! * **Batches** — [`FramePort::recv_frames`] lends every frame of a ring block at once and
+//!   takes the block back only when the callback returns, so a runner can process the block
+//!   with `Director::process_batch` and send the rewritten frames from inside the ring.
 //! * **Sending** — `sendmsg` on the bound socket (one syscall per frame), or `sendmmsg` for a
 //!   batch, from stack-held iovec arrays: no copy of the frame and no allocation per call.
+//! * **TPACKET_V2** ([`RingVersion::V2`], optional) — per-frame slots handed over one by one,
+//!   for the lowest latency: a V3 block waits for its timer (at least 1 ms) when traffic is
+//!   light. See the `v2` module.
 //! * **Offloads** (`PACKET_VNET_HDR`, on by default) — with TSO/USO/checksum offload on, veth
 //!   and TAP paths hand over `CHECKSUM_PARTIAL` frames (the L4 checksum field holds only the
 //!   pseudo-header sum) and GSO super-frames up to 64 KB. With the option set, the kernel
@@ -42,7 +48,11 @@ use std::time::{Duration, Instant};
 
 use lvs_forwarding::offload::VIRTIO_NET_HDR_LEN;
 
-use super::{FramePort, FrameTx, Offload, OnFrame, PacketKind, PortLosses, RxFrame, RxMeta};
+mod v2;
+
+use super::{
+    FramePort, FrameTx, Offload, OnBatch, OnFrame, PacketKind, PortLosses, RxFrame, RxMeta,
+};
 
 /// `ETH_P_ALL` in network byte order, as `sll_protocol` wants it.
 const ETH_P_ALL_BE: u16 = (libc::ETH_P_ALL as u16).to_be();
@@ -158,6 +168,19 @@ pub struct AfPacketConfig {
     pub accept: Accept,
     /// Send straight to the driver, skipping the qdisc layer (`PACKET_QDISC_BYPASS`).
     pub qdisc_bypass: bool,
+    /// `SO_BUSY_POLL` in microseconds (0: not set): lets `poll` busy-wait in the driver
+    /// for sockets whose traffic comes through a NAPI context that supports it.
+    pub busy_poll_us: u32,
+    /// The receive ring's layout.
+    pub ring: RingVersion,
+}
+
+impl AfPacketConfig {
+    /// Bytes of the receive ring this configuration maps (blocks rounded up to 4 KiB
+    /// pages, as on the machines this runs on).
+    pub fn ring_bytes(&self) -> u64 {
+        (self.block_size.max(1).div_ceil(4096) * 4096) as u64 * self.block_count.max(1) as u64
+    }
 }
 
 impl Default for AfPacketConfig {
@@ -173,8 +196,24 @@ impl Default for AfPacketConfig {
             vnet_hdr: true,
             accept: Accept::ALL_INCOMING,
             qdisc_bypass: false,
+            busy_poll_us: 0,
+            ring: RingVersion::V3,
         }
     }
+}
+
+/// Which receive ring the port uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RingVersion {
+    /// TPACKET_V3: variable-size frames packed into blocks, a block handed over when full
+    /// or after [`AfPacketConfig::block_timeout_ms`]. Dense (many small frames per block)
+    /// and cheap per frame, but a frame may wait for the block timer.
+    #[default]
+    V3,
+    /// TPACKET_V2: one fixed slot per frame, each handed over at once (no block timer).
+    /// Every slot holds the largest frame (64 KiB+ with `vnet_hdr`), so the ring holds
+    /// fewer frames for the same memory.
+    V2,
 }
 
 /// Kernel-side counters of a packet socket (`PACKET_STATISTICS`, reset on every read).
@@ -194,6 +233,11 @@ struct RxRing {
     block_size: usize,
     block_count: usize,
     next_block: usize,
+    version: RingVersion,
+    /// V2 only: bytes per slot, slots in the ring, the next slot to look at.
+    frame_size: usize,
+    frame_count: usize,
+    next_frame: usize,
 }
 
 // SAFETY: the ring's mapping is owned exclusively by this value (no aliases are handed out
@@ -219,7 +263,12 @@ impl RxRing {
     }
 
     fn ready(&self) -> bool {
-        self.status(self.next_block).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
+        match self.version {
+            RingVersion::V3 => {
+                self.status(self.next_block).load(Ordering::Acquire) & libc::TP_STATUS_USER != 0
+            }
+            RingVersion::V2 => self.slot_ready(),
+        }
     }
 }
 
@@ -263,6 +312,26 @@ pub struct AfPacketPort {
     bad_offload: u64,
     /// Kernel drops and freezes read so far (`PACKET_STATISTICS` resets on read).
     kernel_total: PortLosses,
+    /// The frames of the block being lent; empty between calls, kept for its allocation.
+    frames: Vec<RxFrame<'static>>,
+}
+
+/// Where [`AfPacketPort::walk_block`] lends a block's frames.
+enum Sink<'s, 'f> {
+    /// One by one ([`FramePort::recv_batch`]).
+    Each(&'s mut OnFrame<'f>),
+    /// All at once ([`FramePort::recv_frames`]).
+    Batch(&'s mut OnBatch<'f>),
+}
+
+/// Reuses the allocation of an (emptied) frame vector for another lifetime.
+fn recycle_frames<'b>(mut v: Vec<RxFrame<'_>>) -> Vec<RxFrame<'b>> {
+    v.clear();
+    // An empty vector mapped in place: std reuses the allocation (same size and
+    // alignment); should it not, this only allocates, it stays correct.
+    v.into_iter()
+        .map(|_| -> RxFrame<'b> { unreachable!() })
+        .collect()
 }
 
 impl std::fmt::Debug for AfPacketPort {
@@ -367,7 +436,11 @@ impl AfPacketPort {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let sfd = fd.as_raw_fd();
 
-        setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_VERSION, &TPACKET_V3)
+        let version = match cfg.ring {
+            RingVersion::V3 => TPACKET_V3,
+            RingVersion::V2 => v2::TPACKET_V2,
+        };
+        setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_VERSION, &version)
             .map_err(|e| with_context(e, "PACKET_VERSION"))?;
         if cfg.vnet_hdr {
             // Must precede PACKET_RX_RING (the kernel refuses it with EBUSY once a ring exists).
@@ -392,6 +465,11 @@ impl AfPacketPort {
             setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, &one)
                 .map_err(|e| with_context(e, "PACKET_QDISC_BYPASS"))?;
         }
+        if cfg.busy_poll_us > 0 {
+            let us = libc::c_int::try_from(cfg.busy_poll_us).unwrap_or(libc::c_int::MAX);
+            setsockopt(sfd, libc::SOL_SOCKET, libc::SO_BUSY_POLL, &us)
+                .map_err(|e| with_context(e, "SO_BUSY_POLL"))?;
+        }
 
         // SAFETY: sysconf has no memory-safety preconditions.
         let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
@@ -404,8 +482,28 @@ impl AfPacketPort {
                 "ring blocks smaller than a 64 KiB GSO super-frame: such frames arrive truncated"
             );
         }
-        let frame_size = 2048usize;
         let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidInput, what.to_string());
+        // V3: the nominal frame size the kernel checks the block against. V2: a slot that
+        // holds the largest frame the socket may see (a GSO super-frame with vnet_hdr).
+        let frame_size = match cfg.ring {
+            RingVersion::V3 => 2048usize,
+            RingVersion::V2 => {
+                let largest = if cfg.vnet_hdr { MAX_SUPER_FRAME } else { 2048 };
+                v2::slot_size(block_size, largest + cfg.headroom + RING_FRAME_OVERHEAD)
+                    .ok_or_else(|| bad("ring block smaller than one V2 slot"))?
+            }
+        };
+        let frame_count = block_size / frame_size * block_count;
+        if cfg.ring == RingVersion::V2 {
+            let req = libc::tpacket_req {
+                tp_block_size: u32::try_from(block_size).map_err(|_| bad("block size"))?,
+                tp_block_nr: u32::try_from(block_count).map_err(|_| bad("block count"))?,
+                tp_frame_size: u32::try_from(frame_size).map_err(|_| bad("frame size"))?,
+                tp_frame_nr: u32::try_from(frame_count).map_err(|_| bad("ring size"))?,
+            };
+            setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)
+                .map_err(|e| with_context(e, "PACKET_RX_RING (V2)"))?;
+        }
         let req = libc::tpacket_req3 {
             tp_block_size: u32::try_from(block_size).map_err(|_| bad("block size"))?,
             tp_block_nr: u32::try_from(block_count).map_err(|_| bad("block count"))?,
@@ -416,8 +514,10 @@ impl AfPacketPort {
             tp_sizeof_priv: 0,
             tp_feature_req_word: 0,
         };
-        setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)
-            .map_err(|e| with_context(e, "PACKET_RX_RING"))?;
+        if cfg.ring == RingVersion::V3 {
+            setsockopt(sfd, libc::SOL_PACKET, libc::PACKET_RX_RING, &req)
+                .map_err(|e| with_context(e, "PACKET_RX_RING"))?;
+        }
 
         let len = block_size * block_count;
         // SAFETY: mapping a fresh region backed by the socket's ring; the result is checked.
@@ -439,6 +539,10 @@ impl AfPacketPort {
             block_size,
             block_count,
             next_block: 0,
+            version: cfg.ring,
+            frame_size,
+            frame_count,
+            next_frame: 0,
         };
 
         let sll = libc::sockaddr_ll {
@@ -496,6 +600,7 @@ impl AfPacketPort {
             skipped: 0,
             kernel_total: PortLosses::default(),
             bad_offload: 0,
+            frames: Vec::with_capacity(256),
         })
     }
 
@@ -565,7 +670,8 @@ impl AfPacketPort {
     }
 
     /// Lends every frame of the current (ready) block, then gives the block back.
-    fn walk_block(&mut self, on_frame: &mut OnFrame<'_>) -> usize {
+    fn walk_block(&mut self, sink: &mut Sink<'_, '_>) -> usize {
+        let mut frames = recycle_frames(std::mem::take(&mut self.frames));
         let block = self.ring.block_ptr(self.ring.next_block);
         let bs = self.ring.block_size;
         // SAFETY: the block header (first 48 bytes) lies inside the block, which is ours while
@@ -573,8 +679,12 @@ impl AfPacketPort {
         let (num_pkts, first) = unsafe { (rd_u32(block, 12), rd_u32(block, 16) as usize) };
         let mut off = first;
         let mut lent = 0;
+        // End of the last lent region: a frame header, and the region lent after it, must
+        // lie past it, so no two lent slices (nor a lent slice and a header read) overlap
+        // even if the ring's offsets were inconsistent.
+        let mut lent_end = 0;
         for _ in 0..num_pkts {
-            if off + TP3_HDR_ALIGNED + SOCKADDR_LL_LEN > bs {
+            if off < lent_end || off + TP3_HDR_ALIGNED + SOCKADDR_LL_LEN > bs {
                 self.skipped += 1;
                 break;
             }
@@ -626,14 +736,14 @@ impl AfPacketPort {
                 let start = off + lend_from;
                 let len = mac - lend_from + snaplen;
                 // SAFETY: `start..start+len` is inside the block (checked above), the block is
-                // owned by user space until we write TP_STATUS_KERNEL below, and the region
-                // excludes the frame header we read `next` from. The slice does not outlive the
-                // callback.
+                // owned by user space until we write TP_STATUS_KERNEL below, the region
+                // excludes the frame header we read `next` from, and it starts past every
+                // region lent before (`off >= lent_end`, `start > off`), so the slices are
+                // disjoint. They live in `frames`, which is emptied before the block is
+                // handed back.
                 let buf = unsafe { std::slice::from_raw_parts_mut(block.add(start), len) };
-                on_frame(
-                    RxFrame::new(buf, mac - lend_from, meta),
-                    &mut self.tx as &mut dyn FrameTx,
-                );
+                lent_end = start + len;
+                frames.push(RxFrame::new(buf, mac - lend_from, meta));
                 lent += 1;
             } else {
                 self.skipped += 1;
@@ -643,6 +753,16 @@ impl AfPacketPort {
             }
             off += next;
         }
+        match sink {
+            Sink::Each(on_frame) => {
+                for f in frames.drain(..) {
+                    on_frame(f, &mut self.tx as &mut dyn FrameTx);
+                }
+            }
+            Sink::Batch(on_batch) => on_batch(&mut frames, &mut self.tx as &mut dyn FrameTx),
+        }
+        // The frames borrow the block: gone before it is handed back.
+        self.frames = recycle_frames(frames);
         self.ring
             .status(self.ring.next_block)
             .store(libc::TP_STATUS_KERNEL, Ordering::Release);
@@ -871,6 +991,14 @@ impl FramePort for AfPacketPort {
         &self.name
     }
 
+    fn poll_fd(&self) -> Option<RawFd> {
+        Some(self.tx.fd.as_raw_fd())
+    }
+
+    fn frames_waiting(&self) -> bool {
+        self.ring.ready()
+    }
+
     fn losses(&mut self) -> PortLosses {
         match self.kernel_stats() {
             Ok(k) => {
@@ -891,6 +1019,26 @@ impl FramePort for AfPacketPort {
         timeout: Option<Duration>,
         on_frame: &mut OnFrame<'_>,
     ) -> io::Result<usize> {
+        self.recv_into(timeout, &mut Sink::Each(on_frame))
+    }
+
+    fn recv_frames(
+        &mut self,
+        timeout: Option<Duration>,
+        on_batch: &mut OnBatch<'_>,
+    ) -> io::Result<usize> {
+        self.recv_into(timeout, &mut Sink::Batch(on_batch))
+    }
+}
+
+impl AfPacketPort {
+    /// Waits up to `timeout` for a ready block, then lends the frames of every ready block
+    /// to `sink`.
+    fn recv_into(
+        &mut self,
+        timeout: Option<Duration>,
+        sink: &mut Sink<'_, '_>,
+    ) -> io::Result<usize> {
         let deadline = timeout.map(|t| Instant::now() + t);
         while !self.ring.ready() {
             let left = match deadline {
@@ -902,12 +1050,15 @@ impl FramePort for AfPacketPort {
             };
             super::poll_readable(self.tx.fd.as_raw_fd(), left)?;
         }
+        if self.ring.version == RingVersion::V2 {
+            return Ok(self.walk_slots(sink));
+        }
         let mut lent = 0;
         for _ in 0..self.ring.block_count {
             if !self.ring.ready() {
                 break;
             }
-            lent += self.walk_block(on_frame);
+            lent += self.walk_block(sink);
         }
         Ok(lent)
     }

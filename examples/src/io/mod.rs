@@ -215,6 +215,13 @@ impl PortLosses {
 /// Callback that receives lent frames together with the port's transmit half.
 pub type OnFrame<'f> = dyn FnMut(RxFrame<'_>, &mut dyn FrameTx) + 'f;
 
+/// Callback that receives a batch of lent frames together with the port's transmit half.
+///
+/// The frames stay lent (on AF_PACKET: in place in the ring block) until the callback
+/// returns, so a callback may rewrite them, hand them to `Director::process_batch` and send
+/// them from where they lie (on this port or another) before returning.
+pub type OnBatch<'f> = dyn FnMut(&mut [RxFrame<'_>], &mut dyn FrameTx) + 'f;
+
 /// A bidirectional frame port.
 pub trait FramePort: FrameTx {
     /// A name for logs (interface name or file path).
@@ -232,6 +239,19 @@ pub trait FramePort: FrameTx {
         on_frame: &mut OnFrame<'_>,
     ) -> io::Result<usize>;
 
+    /// Like [`FramePort::recv_batch`], but lends the frames in batches (an AF_PACKET port
+    /// lends each ring block's frames as one). The default lends each frame of
+    /// `recv_batch` as a batch of one.
+    fn recv_frames(
+        &mut self,
+        timeout: Option<Duration>,
+        on_batch: &mut OnBatch<'_>,
+    ) -> io::Result<usize> {
+        self.recv_batch(timeout, &mut |mut frame, tx| {
+            on_batch(std::slice::from_mut(&mut frame), tx)
+        })
+    }
+
     /// What the port lost so far (see [`PortLosses`]). Reading may reset a kernel counter
     /// that the port then accumulates, so call it every second or so on a busy port (the
     /// kernel's counters are 32 bits). The default, for ports that lose nothing on their
@@ -239,6 +259,66 @@ pub trait FramePort: FrameTx {
     fn losses(&mut self) -> PortLosses {
         PortLosses::default()
     }
+
+    /// The descriptor that becomes readable when frames wait, so that a runner serving
+    /// several ports can sleep on all of them at once ([`wait_any`]) instead of on each in
+    /// turn. `None` (the default) for a port that has none: the runner then falls back to
+    /// a short wait on each port in turn.
+    fn poll_fd(&self) -> Option<std::os::fd::RawFd> {
+        None
+    }
+
+    /// Whether frames are waiting, known without a system call (a ring's status word);
+    /// a runner that busy-polls spins on this. The default, for ports that can only tell
+    /// with a system call, is `false`.
+    fn frames_waiting(&self) -> bool {
+        false
+    }
+}
+
+/// Waits until one of `fds` is readable or `timeout` passes; `Ok(true)` if one is. An
+/// error reported on a descriptor (`POLLERR`, such as `ENETDOWN` on a packet socket whose
+/// interface went down) is taken from the socket and returned, as [`FramePort::recv_batch`]
+/// returns it for a single port. At most 16 descriptors (a director has a port per link).
+pub fn wait_any(fds: &[std::os::fd::RawFd], timeout: Duration) -> io::Result<bool> {
+    const MAX: usize = 16;
+    if fds.len() > MAX {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("wait_any: {} descriptors, at most {MAX}", fds.len()),
+        ));
+    }
+    let mut pfds = [libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    }; MAX];
+    for (p, fd) in pfds.iter_mut().zip(fds) {
+        p.fd = *fd;
+        p.events = libc::POLLIN;
+    }
+    let ms = timeout.as_millis().min(libc::c_int::MAX as u128) as libc::c_int;
+    // SAFETY: `pfds[..fds.len()]` are valid, exclusively borrowed pollfds and the count
+    // passed is exactly that many.
+    let rc = unsafe { libc::poll(pfds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if rc < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            return Ok(false);
+        }
+        return Err(err);
+    }
+    for p in &pfds[..fds.len()] {
+        if p.revents & libc::POLLNVAL != 0 {
+            return Err(io::Error::other("poll: descriptor not open"));
+        }
+        if p.revents & libc::POLLERR != 0 {
+            return Err(
+                take_socket_error(p.fd).unwrap_or_else(|| io::Error::other("poll: POLLERR"))
+            );
+        }
+    }
+    Ok(rc > 0)
 }
 
 /// What a [`FrameHandler`] decided for one frame.

@@ -191,6 +191,10 @@ impl FramePort for TunTap {
         &self.name
     }
 
+    fn poll_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.file.as_raw_fd())
+    }
+
     fn recv_batch(
         &mut self,
         timeout: Option<Duration>,

@@ -1,7 +1,9 @@
 //! The event loop every live director binary shares.
 //!
 //! The library is sans-IO; this module is the I/O half. It feeds received
-//! frames and the time to [`Director::process`], sends what the verdicts say,
+//! frames, a port's batch at a time, and the time to
+//! [`Director::process_batch`], sends what the verdicts say from where the
+//! frames lie (one batched send per output port, see `tx`),
 //! drains [`Director::poll_transmit`], runs [`Director::on_timeout`] when due,
 //! turns health-check results into weights (down = 0, up = the configured
 //! weight, as keepalived's `inhibit_on_failure`), and reacts to signals:
@@ -32,7 +34,7 @@ use std::time::Duration;
 use lvs_core::ServiceKey;
 use lvs_core::config::listing::{ListFormat, ListOptions};
 use lvs_core::config::{self, Config};
-use lvs_forwarding::{Director, DirectorConfig, MacAddr, Offload, Verdict};
+use lvs_forwarding::{BatchItem, Director, DirectorConfig, DropReason, MacAddr, Offload, Verdict};
 use tracing::{info, warn};
 
 mod control;
@@ -43,7 +45,7 @@ mod tx;
 pub use control::{ControlLink, Relay, Relayed};
 pub use net::{HostNetwork, describe};
 pub use peers::Peers;
-use tx::TxPool;
+use tx::{SendList, recycle_list, send_list};
 
 use crate::cli::DirectorArgs;
 use crate::health::{Health, HealthChecker, StateChange, probe_for};
@@ -105,7 +107,14 @@ pub struct Runner {
     checks: Option<Checks>,
     down: BTreeMap<SocketAddr, bool>,
     out: Vec<u8>,
-    pool: TxPool,
+    /// One reply buffer per frame of a chunk, [`REPLY_LEN`] bytes each.
+    replies: Vec<u8>,
+    /// The chunk being processed; empty between chunks, kept for its allocation.
+    items: Vec<BatchItem<'static>>,
+    /// Per output port, the frames of the chunk to send; empty between chunks.
+    sends: Vec<SendList<'static>>,
+    /// Scratch for frames segmented in user space (allocated on first use).
+    scratch: Vec<u8>,
     clock: std::time::Instant,
     last_stats: std::time::Instant,
     net: HostNetwork,
@@ -118,7 +127,28 @@ pub struct Runner {
     last_metrics: std::time::Instant,
     control: Option<ControlLink>,
     last_control: std::time::Instant,
+    /// Spin this long for frames before sleeping in `poll` (`--busy-poll-us`).
+    busy_poll: Duration,
 }
+
+/// Frames handed to the Director at once (and sent, per output port, with one call).
+const CHUNK: usize = 64;
+/// Room for a frame the Director generates (ARP/ND answer, ICMP error).
+const REPLY_LEN: usize = 4096;
+
+/// Reuses the allocation of an (emptied) item vector for another lifetime.
+fn recycle_items<'b>(mut v: Vec<BatchItem<'_>>) -> Vec<BatchItem<'b>> {
+    v.clear();
+    // An empty vector mapped in place: std reuses the allocation (same size and
+    // alignment); should it not, this only allocates, it stays correct.
+    v.into_iter()
+        .map(|_| -> BatchItem<'b> { unreachable!() })
+        .collect()
+}
+
+/// The longest the loop sleeps when no port has frames (timers, signals and netlink are
+/// looked at after every wake-up).
+const IDLE_WAIT: Duration = Duration::from_millis(10);
 
 /// How often the ports' loss counters are read (the kernel's reset on read and are 32 bits).
 const LOSS_POLL: Duration = Duration::from_secs(1);
@@ -176,8 +206,11 @@ impl Runner {
             args: args.clone(),
             checks: None,
             down: BTreeMap::new(),
-            out: vec![0; 4096],
-            pool: TxPool::new(),
+            out: vec![0; REPLY_LEN],
+            replies: vec![0; CHUNK * REPLY_LEN],
+            items: Vec::with_capacity(CHUNK),
+            sends: Vec::new(),
+            scratch: Vec::new(),
             clock: std::time::Instant::now(),
             last_stats: std::time::Instant::now(),
             net,
@@ -190,6 +223,7 @@ impl Runner {
             control: None,
             last_control: std::time::Instant::now(),
             last_losses: std::time::Instant::now(),
+            busy_poll: Duration::ZERO,
         };
         r.restart_checks()?;
         Ok(r)
@@ -236,6 +270,14 @@ impl Runner {
     /// Share neighbours learned from the wire with the other workers of a fanout group.
     pub fn with_peers(mut self, peers: Peers) -> Self {
         self.peers = Some(peers);
+        self
+    }
+
+    /// When a pass over the ports found frames and the next finds none, look again for up
+    /// to `budget` (spinning, no system call) before sleeping in `poll`: a frame that
+    /// arrives meanwhile is handled without a wake-up. Zero (the default) sleeps at once.
+    pub fn with_busy_poll(mut self, budget: Duration) -> Self {
+        self.busy_poll = budget;
         self
     }
 
@@ -454,8 +496,18 @@ impl Runner {
     }
 
     /// Run until SIGINT/SIGTERM.
+    ///
+    /// Every pass looks at each port without waiting and handles what is there; only when
+    /// no port had anything does the loop sleep, on all ports' descriptors at once
+    /// ([`crate::io::wait_any`]), so a frame on one port never waits for another port's
+    /// timeout. Ports without a descriptor are instead waited on in turn, briefly each.
     pub fn run(&mut self, ports: &mut [Box<dyn FramePort>], signals: &Signals) -> io::Result<()> {
-        let per_port = Duration::from_millis((10 / ports.len().max(1)).max(1) as u64);
+        let fds: Option<Vec<std::os::fd::RawFd>> = ports.iter().map(|p| p.poll_fd()).collect();
+        let per_port = match fds {
+            Some(_) => Duration::ZERO,
+            None => Duration::from_millis((10 / ports.len().max(1)).max(1) as u64),
+        };
+        let mut found_last = false;
         self.poll_losses(ports);
         while !signals.should_stop() {
             let now = self.now();
@@ -463,9 +515,17 @@ impl Runner {
                 self.director.on_timeout(now);
             }
             self.drain(ports);
+            let mut found = 0;
             for idx in 0..ports.len() {
-                self.receive(ports, idx, per_port)?;
+                found += self.receive(ports, idx, per_port)?;
             }
+            if found == 0
+                && let Some(fds) = &fds
+                && !(found_last && self.spin(ports))
+            {
+                crate::io::wait_any(fds, IDLE_WAIT)?;
+            }
+            found_last = found > 0;
             self.drain(ports);
             self.poll_health();
             self.poll_control(now);
@@ -500,6 +560,26 @@ impl Runner {
         Ok(())
     }
 
+    /// Looks at the ports without sleeping for up to the busy-poll budget; true as soon as
+    /// one has frames waiting (they are handled on the next pass).
+    fn spin(&mut self, ports: &mut [Box<dyn FramePort>]) -> bool {
+        if self.busy_poll.is_zero() {
+            return false;
+        }
+        let end = std::time::Instant::now() + self.busy_poll;
+        loop {
+            if ports.iter().any(|p| p.frames_waiting()) {
+                return true;
+            }
+            if std::time::Instant::now() >= end {
+                return false;
+            }
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
+        }
+    }
+
     /// Send what the director wants to send by itself.
     fn drain(&mut self, ports: &mut [Box<dyn FramePort>]) {
         self.ensure_accounts(ports);
@@ -515,6 +595,9 @@ impl Runner {
         }
     }
 
+    /// Receives what port `idx` has (waiting up to `timeout`), runs it through the
+    /// Director a chunk at a time and sends the results from where they lie, one batch per
+    /// output port and chunk, before the port takes the frames back.
     fn receive(
         &mut self,
         ports: &mut [Box<dyn FramePort>],
@@ -522,58 +605,96 @@ impl Runner {
         timeout: Duration,
     ) -> io::Result<usize> {
         self.ensure_accounts(ports);
+        if self.sends.len() != ports.len() {
+            self.sends.resize_with(ports.len(), Vec::new);
+        }
         let (before, rest) = ports.split_at_mut(idx);
         let Some((this, after)) = rest.split_first_mut() else {
             return Ok(0);
         };
         let director = &mut self.director;
-        let out = &mut self.out;
-        let pool = &mut self.pool;
+        let replies = &mut self.replies;
+        let items_store = &mut self.items;
+        let sends_store = &mut self.sends;
+        let scratch = &mut self.scratch;
         let accounts = &mut self.accounts;
         let clock = self.clock;
-        let mut on_frame = |mut frame: RxFrame<'_>, tx: &mut dyn FrameTx| {
+        let mut on_batch = |frames: &mut [RxFrame<'_>], tx: &mut dyn FrameTx| {
             let now = lvs_core::Instant::from_millis(clock.elapsed().as_millis() as u64);
-            let mut offload = frame.meta.offload;
-            let (buf, start) = frame.buffer_mut();
-            let len = buf.len() - start;
-            let v = director.process_offload(now, idx, buf, start, len, &mut offload, out);
-            let (link, bytes, offload): (usize, &[u8], Offload) = match v {
-                Verdict::Forward { link, start, len } => match buf.get(start..start + len) {
-                    Some(b) => (link, b, offload),
-                    None => return,
-                },
-                Verdict::Reply { link, len } => match out.get(..len) {
-                    Some(b) => (link, b, Offload::NONE),
-                    None => return,
-                },
-                _ => return,
-            };
-            let res = if link == idx {
-                pool.push(bytes, &offload, tx)
-            } else if link < idx {
-                before
-                    .get_mut(link)
-                    .map_or(Ok(()), |p| tx::send_now(p.as_mut(), bytes, &offload))
-            } else {
-                after
-                    .get_mut(link - idx - 1)
-                    .map_or(Ok(()), |p| tx::send_now(p.as_mut(), bytes, &offload))
-            };
-            if let Err(e) = res {
-                if let Some(a) = accounts.get_mut(link) {
-                    a.send_failures += 1;
+            for chunk in frames.chunks_mut(CHUNK) {
+                let mut items = recycle_items(std::mem::take(items_store));
+                for (frame, out) in chunk.iter_mut().zip(replies.chunks_mut(REPLY_LEN)) {
+                    let offload = frame.meta.offload;
+                    let (buf, start) = frame.buffer_mut();
+                    let len = buf.len() - start;
+                    items.push(BatchItem {
+                        link: idx,
+                        buf,
+                        start,
+                        len,
+                        out,
+                        offload,
+                        verdict: Verdict::Drop(DropReason::Malformed),
+                    });
                 }
-                warn!("send: {e}");
+                // The whole chunk at once: the Director parses every frame and prefetches
+                // its connection-table slot before processing the first.
+                director.process_batch(now, &mut items);
+                let mut sends: Vec<SendList<'_>> = std::mem::take(sends_store)
+                    .into_iter()
+                    .map(recycle_list)
+                    .collect();
+                for it in items.drain(..) {
+                    let (link, bytes, offload) = match it.verdict {
+                        Verdict::Forward { link, start, len } => {
+                            let buf: &[u8] = it.buf;
+                            match start.checked_add(len).and_then(|end| buf.get(start..end)) {
+                                Some(b) => (link, b, it.offload),
+                                None => continue,
+                            }
+                        }
+                        Verdict::Reply { link, len } => {
+                            let out: &[u8] = it.out;
+                            match out.get(..len) {
+                                Some(b) => (link, b, Offload::NONE),
+                                None => continue,
+                            }
+                        }
+                        _ => continue,
+                    };
+                    if let Some(list) = sends.get_mut(link) {
+                        list.push((bytes, offload));
+                    }
+                }
+                for (link, list) in sends.iter_mut().enumerate() {
+                    if list.is_empty() {
+                        continue;
+                    }
+                    let port: Option<&mut dyn FrameTx> = if link == idx {
+                        Some(&mut *tx)
+                    } else if link < idx {
+                        before.get_mut(link).map(|p| p.as_mut() as &mut dyn FrameTx)
+                    } else {
+                        after
+                            .get_mut(link - idx - 1)
+                            .map(|p| p.as_mut() as &mut dyn FrameTx)
+                    };
+                    let failed = match port {
+                        Some(p) => send_list(p, list, scratch),
+                        None => list.len() as u64,
+                    };
+                    if failed > 0
+                        && let Some(a) = accounts.get_mut(link)
+                    {
+                        a.send_failures += failed;
+                    }
+                    list.clear();
+                }
+                *sends_store = sends.into_iter().map(recycle_list).collect();
+                *items_store = recycle_items(items);
             }
         };
-        let n = this.recv_batch(Some(timeout), &mut on_frame)?;
-        self.pool.flush(this.as_mut());
-        // The pool only sends on the port it received from.
-        let unsent = self.pool.take_unsent();
-        if let Some(a) = self.accounts.get_mut(idx) {
-            a.send_failures += unsent;
-        }
-        Ok(n)
+        this.recv_frames(Some(timeout), &mut on_batch)
     }
 }
 
