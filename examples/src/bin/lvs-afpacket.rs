@@ -29,7 +29,8 @@ use lvs_examples::control::ControlServer;
 use lvs_examples::hostnet::Port;
 use lvs_examples::io::FramePort;
 use lvs_examples::io::afpacket::{
-    Accept, AfPacketConfig, AfPacketPort, FanoutMode, RingVersion, hw_addr, set_fanout_program_fd,
+    Accept, AfPacketConfig, AfPacketPort, FanoutMode, RingVersion, SocketFilter, hw_addr,
+    set_fanout_program_fd,
 };
 use lvs_examples::io::afxdp::{AfXdpConfig, AfXdpPort, AttachMode, rx_queue_count};
 use lvs_examples::io::fanout::client_hash_program;
@@ -173,6 +174,13 @@ fn open_ports(
             fanout: fanout.map(|(g, _)| g.wrapping_add(i as u16)),
             fanout_mode,
             vnet_hdr: true,
+            // In a fanout group, neighbour frames come through each worker's own
+            // neighbour socket (below), not through the group.
+            filter: if fanout.is_some() {
+                SocketFilter::NoNeighbor
+            } else {
+                SocketFilter::All
+            },
             ..io.port_config()
         };
         let port = AfPacketPort::open(name, &cfg)?;
@@ -189,6 +197,30 @@ fn open_ports(
         ports.push(port);
     }
     Ok((ports, identities))
+}
+
+/// One worker's neighbour sockets, one per `--iface`: outside the fanout group, receiving
+/// only ARP and neighbour discovery, so that every worker sees the answer to every request
+/// it makes (the group would hand it to one worker). Small rings: these frames are few.
+fn open_neighbor_ports(args: &DirectorArgs) -> std::io::Result<Vec<AfPacketPort>> {
+    args.ifaces
+        .iter()
+        .map(|name| {
+            let cfg = AfPacketConfig {
+                accept: Accept {
+                    other_host: false,
+                    ..Accept::ALL_INCOMING
+                },
+                filter: SocketFilter::NeighborOnly,
+                ring: RingVersion::V3,
+                block_size: 1 << 16,
+                block_count: 4,
+                block_timeout_ms: 1,
+                ..AfPacketConfig::default()
+            };
+            AfPacketPort::open(name, &cfg)
+        })
+        .collect()
 }
 
 /// Bytes of one worker's receive rings (one per `--iface`, sized as [`open_ports`] opens them).
@@ -269,7 +301,11 @@ fn run_fanout(args: &DirectorArgs, io: &IoArgs, signals: &Signals) -> std::io::R
     // sockets are opened here, worker by worker, before any thread starts.
     let mut opened = Vec::new();
     for _ in 0..args.fanout {
-        opened.push(open_ports(args, io, Some((group, &vips)))?);
+        let (mut ports, ids) = open_ports(args, io, Some((group, &vips)))?;
+        // Ports past the links are each link's neighbour socket (the runner maps port
+        // i to link i mod links).
+        ports.extend(open_neighbor_ports(args)?);
+        opened.push((ports, ids));
     }
     // One endpoint for the group: each worker publishes into its own slot and
     // this thread adds the slots up into the one the server reads.
@@ -314,7 +350,11 @@ fn run_fanout(args: &DirectorArgs, io: &IoArgs, signals: &Signals) -> std::io::R
                 // Any member's socket replaces the program of its group; the
                 // descriptors stay valid while `ports` lives, which outlives the
                 // runner's use of them.
-                let steer: Vec<RawFd> = ports.iter().map(|p| p.as_raw_fd()).collect();
+                let steer: Vec<RawFd> = ports
+                    .iter()
+                    .take(args.ifaces.len())
+                    .map(|p| p.as_raw_fd())
+                    .collect();
                 let mut ports = boxed(ports);
                 let mut runner = Runner::new(&args, ids)?
                     .with_busy_poll(spin)

@@ -173,6 +173,8 @@ pub struct AfPacketConfig {
     pub busy_poll_us: u32,
     /// The receive ring's layout.
     pub ring: RingVersion,
+    /// A socket filter: which frames this socket receives at all.
+    pub filter: SocketFilter,
 }
 
 impl AfPacketConfig {
@@ -198,8 +200,24 @@ impl Default for AfPacketConfig {
             qdisc_bypass: false,
             busy_poll_us: 0,
             ring: RingVersion::V3,
+            filter: SocketFilter::All,
         }
     }
+}
+
+/// Which frames a port's socket receives (a classic BPF socket filter, `SO_ATTACH_FILTER`;
+/// see [`neighbor_frames_program`](super::fanout::neighbor_frames_program)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SocketFilter {
+    /// Everything.
+    #[default]
+    All,
+    /// Only ARP and IPv6 neighbour solicitations/advertisements: the extra socket per
+    /// interface through which every fanout worker sees the neighbour answers.
+    NeighborOnly,
+    /// Everything but those: the fanout sockets, so that a neighbour frame is handled once
+    /// per worker (through its neighbour socket), not once more by one of them.
+    NoNeighbor,
 }
 
 /// Which receive ring the port uses.
@@ -436,6 +454,23 @@ impl AfPacketPort {
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let sfd = fd.as_raw_fd();
 
+        let keep = match cfg.filter {
+            SocketFilter::All => None,
+            SocketFilter::NeighborOnly => Some(true),
+            SocketFilter::NoNeighbor => Some(false),
+        };
+        if let Some(keep) = keep {
+            // Attached before the socket is bound, so no frame slips past it.
+            let prog = super::fanout::neighbor_frames_program(keep);
+            let len = u16::try_from(prog.len()).map_err(|_| io::Error::other("filter length"))?;
+            let fprog = libc::sock_fprog {
+                len,
+                filter: prog.as_ptr() as *mut libc::sock_filter,
+            };
+            // The kernel copies the program during the call; `prog` outlives it.
+            setsockopt(sfd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)
+                .map_err(|e| with_context(e, "SO_ATTACH_FILTER"))?;
+        }
         let version = match cfg.ring {
             RingVersion::V3 => TPACKET_V3,
             RingVersion::V2 => v2::TPACKET_V2,

@@ -433,6 +433,51 @@ pub fn client_hash_program(vips: &[IpAddr]) -> Result<Vec<libc::sock_filter>, Fa
     Ok(prog)
 }
 
+/// `ETH_P_ARP`.
+const ETH_P_ARP: u32 = 0x0806;
+/// `IPPROTO_ICMPV6`, the IPv6 next header of neighbour discovery.
+const IPPROTO_ICMPV6: u32 = 58;
+/// ICMPv6 Neighbor Solicitation (RFC 4861 §4.3).
+const ND_NEIGHBOR_SOLICIT: u32 = 135;
+/// ICMPv6 Neighbor Advertisement (RFC 4861 §4.4).
+const ND_NEIGHBOR_ADVERT: u32 = 136;
+/// What a socket filter returns to keep a whole frame (bytes to keep: any frame fits).
+const KEEP_ALL: u32 = 0x0004_0000;
+
+/// A socket filter (`SO_ATTACH_FILTER`) that tells neighbour resolution frames (ARP, and
+/// ICMPv6 neighbour solicitations and advertisements right after the IPv6 header) from
+/// the rest: with `keep_neighbor` it keeps only those, otherwise only the rest.
+///
+/// Why: with `--fanout` the kernel hands each frame to one worker, but every worker has its
+/// own neighbour cache and must see the ARP/ND answer to its own request. So the fanout
+/// sockets drop neighbour frames and every worker has one more socket per interface that
+/// receives only them.
+pub fn neighbor_frames_program(keep_neighbor: bool) -> Vec<libc::sock_filter> {
+    let (nd, rest) = if keep_neighbor {
+        (KEEP_ALL, 0)
+    } else {
+        (0, KEEP_ALL)
+    };
+    let mut a = Asm::default();
+    let (is_nd, not_nd, v6, icmp) = (a.label(), a.label(), a.label(), a.label());
+    a.stmt(BPF_LD | BPF_H | BPF_ABS, AD_PROTOCOL);
+    a.jeq(ETH_P_ARP, Some(is_nd), None);
+    a.jeq(ETH_P_IPV6, Some(v6), Some(not_nd));
+    a.bind(v6);
+    a.ld_net(BPF_B, 6);
+    a.jeq(IPPROTO_ICMPV6, Some(icmp), Some(not_nd));
+    a.bind(icmp);
+    a.ld_net(BPF_B, IPV6_HDR_LEN);
+    a.jeq(ND_NEIGHBOR_SOLICIT, Some(is_nd), None);
+    a.jeq(ND_NEIGHBOR_ADVERT, Some(is_nd), Some(not_nd));
+    a.bind(is_nd);
+    a.stmt(BPF_RET | BPF_K, nd);
+    a.bind(not_nd);
+    a.stmt(BPF_RET | BPF_K, rest);
+    // Eleven instructions with short forward jumps: assembling cannot fail.
+    a.finish().unwrap_or_default()
+}
+
 /// Length of the Ethernet header in front of the network header of an untagged frame.
 const ETH_HLEN: usize = 14;
 
@@ -780,5 +825,28 @@ mod tests {
             k: 0,
         }];
         assert_eq!(run_program(&bad, &[0; 60]), None);
+    }
+
+    #[test]
+    fn neighbor_frames_go_to_the_neighbour_sockets_only() {
+        let keep = neighbor_frames_program(true);
+        let rest = neighbor_frames_program(false);
+        let mut arp = vec![0xff; 6];
+        arp.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x06]);
+        arp.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
+        arp.extend_from_slice(&[0; 20]);
+        let ns = v6(cl6(), rs6(), 58, 135 << 8, 0);
+        let na = v6(rs6(), cl6(), 58, 136 << 8, 0);
+        let echo = v6(cl6(), vip6(), 58, 128 << 8, 0);
+        let tcp6 = v6(cl6(), vip6(), 6, 40000, 80);
+        let tcp4 = v4(CL4, VIP4, 6, 40000, 80, 0, 0);
+        for f in [&arp, &ns, &na] {
+            assert_eq!(run_program(&keep, f), Some(KEEP_ALL));
+            assert_eq!(run_program(&rest, f), Some(0));
+        }
+        for f in [&echo, &tcp6, &tcp4] {
+            assert_eq!(run_program(&keep, f), Some(0));
+            assert_eq!(run_program(&rest, f), Some(KEEP_ALL));
+        }
     }
 }

@@ -612,6 +612,9 @@ impl Runner {
         let Some((this, after)) = rest.split_first_mut() else {
             return Ok(0);
         };
+        // Ports past the Director's links are extra sockets on those links (a fanout
+        // worker's neighbour sockets): port i is link i mod links.
+        let in_link = idx % self.director.config().links.len().max(1);
         let director = &mut self.director;
         let replies = &mut self.replies;
         let items_store = &mut self.items;
@@ -628,7 +631,7 @@ impl Runner {
                     let (buf, start) = frame.buffer_mut();
                     let len = buf.len() - start;
                     items.push(BatchItem {
-                        link: idx,
+                        link: in_link,
                         buf,
                         start,
                         len,
