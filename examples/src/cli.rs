@@ -432,7 +432,11 @@ impl DirectorArgs {
 
 /// `lvs-afpacket`'s command line.
 #[derive(Debug, Parser)]
-#[command(name = "lvs-afpacket", version)]
+#[command(
+    name = "lvs-afpacket",
+    version,
+    about = "The lvs-rs director on interfaces through AF_PACKET."
+)]
 pub struct AfPacketCli {
     /// The flags every director takes.
     #[command(flatten)]
@@ -534,7 +538,11 @@ impl IoArgs {
 
 /// `lvs-tap`'s command line.
 #[derive(Debug, Parser)]
-#[command(name = "lvs-tap", version)]
+#[command(
+    name = "lvs-tap",
+    version,
+    about = "The lvs-rs director on a TAP device."
+)]
 pub struct TapCli {
     /// The flags every director takes.
     #[command(flatten)]
@@ -553,7 +561,11 @@ impl TapCli {
 
 /// `lvs-pcap`'s command line: the director over a capture file.
 #[derive(Debug, Parser)]
-#[command(name = "lvs-pcap", version)]
+#[command(
+    name = "lvs-pcap",
+    version,
+    about = "Run the director over a pcap file."
+)]
 pub struct PcapCli {
     /// Rules in `ipvsadm -S -n` format.
     #[arg(long, value_name = "FILE")]
@@ -586,7 +598,11 @@ pub struct PcapCli {
 
 /// `lvs-ipip-decap`'s command line: the real-server side of VS/TUN in user space.
 #[derive(Debug, Parser)]
-#[command(name = "lvs-ipip-decap", version)]
+#[command(
+    name = "lvs-ipip-decap",
+    version,
+    about = "User-space VS/TUN decapsulator: tunnelled frames from an interface, inner packets into a TUN."
+)]
 pub struct DecapCli {
     /// Interface the tunnelled packets arrive on.
     #[arg(long, value_name = "NAME")]
