@@ -7,14 +7,16 @@
 //! packet path.
 
 use std::fmt;
+use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::{Args, Parser, ValueEnum};
 
 use crate::health::{CheckConfig, CheckConfigError, CheckKind};
+use crate::io::afpacket::{AfPacketConfig, RingVersion};
 
 /// An Ethernet MAC address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -197,23 +199,49 @@ impl HealthArgs {
     }
 }
 
+/// How log events are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per event (colour only when standard error is a terminal and
+    /// `NO_COLOR` is not set).
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
 /// Logging flags.
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct LogArgs {
     /// Log level: error, warn, info, debug or trace.
     #[arg(long, default_value = "info")]
     pub log_level: tracing::Level,
+    /// Log format: `text` (one line per event) or `json` (one JSON object per line).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 impl LogArgs {
-    /// Installs a `tracing` subscriber writing to standard error at the chosen level.
-    /// Does nothing if one is installed already.
+    /// Installs a `tracing` subscriber writing to standard error at the chosen level and in
+    /// the chosen format. Does nothing if one is installed already.
     pub fn init(&self) {
-        let _ = tracing_subscriber::fmt()
+        let ansi = use_colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        );
+        let builder = tracing_subscriber::fmt()
             .with_max_level(self.log_level)
-            .with_writer(std::io::stderr)
-            .try_init();
+            .with_writer(std::io::stderr);
+        let _ = match self.log_format {
+            LogFormat::Text => builder.with_ansi(ansi).try_init(),
+            LogFormat::Json => builder.json().with_ansi(false).try_init(),
+        };
     }
+}
+
+/// Whether text logs are coloured: only on a terminal, and not when `NO_COLOR` is set to a
+/// non-empty value (<https://no-color.org>). Files, pipes and journald get plain text.
+pub fn use_colour(stderr_is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// `--addr [IFACE=]CIDR`: one of the director's addresses, on one link.
@@ -273,18 +301,18 @@ fn split_iface(s: &str) -> Result<(Option<String>, &str), String> {
     }
 }
 
-/// The flags every director binary shares.
+/// The flags every director binary shares. The ports a binary serves are chosen by its own
+/// flags ([`AfPacketPorts`], [`TapPorts`]), so each binary's `--help` lists only what it takes;
+/// the binary hands their names over with [`DirectorArgs::with_links`].
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct DirectorArgs {
     /// Rules in `ipvsadm -S -n` format.
     #[arg(long, value_name = "FILE")]
     pub rules: PathBuf,
-    /// Interface to attach to with AF_PACKET (repeatable); each is one link.
-    #[arg(long = "iface", value_name = "NAME", conflicts_with = "taps")]
-    pub ifaces: Vec<String>,
-    /// TAP device to create or attach to (repeatable), instead of interfaces.
-    #[arg(long = "tap", value_name = "NAME")]
-    pub taps: Vec<String>,
+    /// The served links' names, in link order (the `--iface`s or the `--tap`s): not a flag
+    /// of its own, set by the binary from its port flags.
+    #[arg(skip)]
+    pub links: Vec<String>,
     /// The director's own MAC address (default: the interface's; on a TAP, the TAP's with
     /// its last bit flipped).
     #[arg(long)]
@@ -323,11 +351,6 @@ pub struct DirectorArgs {
     /// Seconds between statistics lines (0: only on SIGUSR1).
     #[arg(long, default_value_t = 0)]
     pub stats_interval_secs: u64,
-    /// Worker threads joined in one AF_PACKET fanout group (1: no fanout). Each has its own
-    /// connection tables: the total is stated at start and refused if it exceeds 90% of the
-    /// host's available memory.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
-    pub fanout: u16,
     /// IPv4 connection-table capacity per worker (entries, 256..=134217728), preallocated:
     /// 85 bytes per entry (64-byte slots, 3/4 full at most).
     #[arg(long, value_name = "N", default_value_t = crate::memory::DEFAULT_CONN_TABLE_V4 as u64,
@@ -345,14 +368,37 @@ pub struct DirectorArgs {
     pub log: LogArgs,
 }
 
+/// `lvs-afpacket`'s port flags: the interfaces and the workers serving them.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct AfPacketPorts {
+    /// Interface to attach to with AF_PACKET (repeatable); each is one link.
+    #[arg(long = "iface", value_name = "NAME")]
+    pub ifaces: Vec<String>,
+    /// Worker threads joined in one AF_PACKET fanout group (1: no fanout). Each has its own
+    /// connection tables: the total is stated at start and refused if it exceeds 90% of the
+    /// host's available memory.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub fanout: u16,
+}
+
+/// `lvs-tap`'s port flags: the TAP devices.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct TapPorts {
+    /// TAP device to create or attach to (repeatable); each is one link.
+    #[arg(long = "tap", value_name = "NAME")]
+    pub taps: Vec<String>,
+}
+
 impl DirectorArgs {
+    /// These flags serving `links` (the binary's `--iface`s or `--tap`s, in link order).
+    pub fn with_links(mut self, links: Vec<String>) -> Self {
+        self.links = links;
+        self
+    }
+
     /// The served links' names, in link order: the `--iface`s or the `--tap`s.
     pub fn link_names(&self) -> &[String] {
-        if self.taps.is_empty() {
-            &self.ifaces
-        } else {
-            &self.taps
-        }
+        &self.links
     }
 
     /// Checks that every per-link flag names a served link, and that a flag without
@@ -384,16 +430,204 @@ impl DirectorArgs {
     }
 }
 
+/// `lvs-afpacket`'s command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "lvs-afpacket",
+    version,
+    about = "The lvs-rs director on interfaces through AF_PACKET."
+)]
+pub struct AfPacketCli {
+    /// The flags every director takes.
+    #[command(flatten)]
+    pub d: DirectorArgs,
+    /// The interfaces and workers.
+    #[command(flatten)]
+    pub ports: AfPacketPorts,
+    /// Packet I/O: `packet` (AF_PACKET, the default: the kernel keeps its copy of
+    /// every frame and the offloads stay on) or
+    /// `af_xdp` (AF_XDP sockets, one per receive queue; zero copy where the driver has it).
+    #[arg(long, value_enum, default_value_t = Io::Packet)]
+    pub io: Io,
+    /// With `--io af_xdp`: where the XDP program runs (`auto`: native, else generic).
+    #[arg(long, value_enum, default_value_t = XdpAttach::Auto)]
+    pub xdp_mode: XdpAttach,
+    /// How the AF_PACKET sockets are driven.
+    #[command(flatten)]
+    pub ring: IoArgs,
+}
+
+impl AfPacketCli {
+    /// The shared flags with the `--iface`s as the served links.
+    pub fn director_args(&self) -> DirectorArgs {
+        self.d.clone().with_links(self.ports.ifaces.clone())
+    }
+}
+
+/// The `--io` backends of `lvs-afpacket`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Io {
+    /// AF_PACKET (receive ring chosen by `--rx-ring`).
+    Packet,
+    /// AF_XDP.
+    #[value(name = "af_xdp", alias = "afxdp")]
+    AfXdp,
+}
+
+/// The `--xdp-mode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum XdpAttach {
+    /// Native if the driver supports it, generic otherwise.
+    Auto,
+    /// Native (driver) XDP only.
+    Native,
+    /// Generic (skb) XDP only.
+    Generic,
+}
+
+/// How the AF_PACKET sockets are driven (latency against CPU; see BENCHMARKS.md,
+/// "AF_PACKET I/O path (wave 2)", for what each costs and buys).
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct IoArgs {
+    /// After a pass that found frames, spin this many microseconds looking at the rings
+    /// before sleeping in poll (0: sleep at once). Costs CPU that other processes on the
+    /// same cores may need.
+    #[arg(long, value_name = "US", default_value_t = 0)]
+    pub busy_poll_us: u64,
+    /// Send straight to the driver, past the interface's queueing discipline
+    /// (PACKET_QDISC_BYPASS).
+    #[arg(long)]
+    pub qdisc_bypass: bool,
+    /// Set SO_BUSY_POLL on the sockets to this many microseconds (0: not set). Only
+    /// drivers with busy-poll support (NAPI, a napi id on the socket) use it.
+    #[arg(long, value_name = "US", default_value_t = 0)]
+    pub so_busy_poll_us: u32,
+    /// Receive ring: v2 (each frame handed over at once; one 64 KiB+ slot per frame, 192
+    /// slots in 16 MiB) or v3 (blocks handed over when full or after 1 ms; 4 MiB holds
+    /// thousands of small frames). v2 is the default: in the NAT benchmarks it forwarded
+    /// more new connections and more UDP packets than v3 in 6 of 7 runs each
+    /// (BENCHMARKS.md, "AF_PACKET I/O path (wave 2)"); v3 needs a quarter of the memory.
+    #[arg(long, value_name = "VERSION", default_value = "v2", value_parser = ["v2", "v3"])]
+    pub rx_ring: String,
+    /// Blocks in each receive ring (default: 16 for v3, 64 for v2; 256 KiB each).
+    #[arg(long, value_name = "N")]
+    pub ring_blocks: Option<usize>,
+}
+
+impl IoArgs {
+    /// The port settings these flags choose (before per-interface ones).
+    pub fn port_config(&self) -> AfPacketConfig {
+        let base = AfPacketConfig::default();
+        let (ring, blocks) = match self.rx_ring.as_str() {
+            "v2" => (RingVersion::V2, 64),
+            _ => (RingVersion::V3, base.block_count),
+        };
+        AfPacketConfig {
+            ring,
+            block_count: self.ring_blocks.unwrap_or(blocks),
+            qdisc_bypass: self.qdisc_bypass,
+            busy_poll_us: self.so_busy_poll_us,
+            // TPACKET_V3 hands a block over when it is full or this old:
+            // the bound on the latency the director adds to a quiet flow
+            // (1 ms is the smallest the kernel takes).
+            block_timeout_ms: 1,
+            ..base
+        }
+    }
+}
+
+/// `lvs-tap`'s command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "lvs-tap",
+    version,
+    about = "The lvs-rs director on a TAP device."
+)]
+pub struct TapCli {
+    /// The flags every director takes.
+    #[command(flatten)]
+    pub d: DirectorArgs,
+    /// The TAP devices.
+    #[command(flatten)]
+    pub ports: TapPorts,
+}
+
+impl TapCli {
+    /// The shared flags with the `--tap`s as the served links.
+    pub fn director_args(&self) -> DirectorArgs {
+        self.d.clone().with_links(self.ports.taps.clone())
+    }
+}
+
+/// `lvs-pcap`'s command line: the director over a capture file.
+#[derive(Debug, Parser)]
+#[command(
+    name = "lvs-pcap",
+    version,
+    about = "Run the director over a pcap file."
+)]
+pub struct PcapCli {
+    /// Rules in `ipvsadm -S -n` format.
+    #[arg(long, value_name = "FILE")]
+    pub rules: PathBuf,
+    /// Input capture (Ethernet).
+    #[arg(long = "in", value_name = "IN.pcap")]
+    pub input: PathBuf,
+    /// Output capture: every frame the director would send.
+    #[arg(long = "out", value_name = "OUT.pcap")]
+    pub output: PathBuf,
+    /// The director's MAC.
+    #[arg(long)]
+    pub mac: MacAddr,
+    /// The director's addresses (repeatable).
+    #[arg(long = "addr", value_name = "CIDR")]
+    pub addrs: Vec<Cidr>,
+    /// Default gateway.
+    #[arg(long)]
+    pub gateway: Option<IpAddr>,
+    /// Static neighbour (repeatable).
+    #[arg(long = "neighbor", value_name = "IP=MAC")]
+    pub neighbors: Vec<Neighbor>,
+    /// Also print the connection entries left at the end (`ipvsadm -Lnc`).
+    #[arg(long)]
+    pub connections: bool,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// `lvs-ipip-decap`'s command line: the real-server side of VS/TUN in user space.
+#[derive(Debug, Parser)]
+#[command(
+    name = "lvs-ipip-decap",
+    version,
+    about = "User-space VS/TUN decapsulator: tunnelled frames from an interface, inner packets into a TUN."
+)]
+pub struct DecapCli {
+    /// Interface the tunnelled packets arrive on.
+    #[arg(long, value_name = "NAME")]
+    pub iface: String,
+    /// TUN device to create for the inner packets.
+    #[arg(long, value_name = "NAME", default_value = "lvsdecap0")]
+    pub tun: String,
+    /// Also decapsulate GUE (UDP) sent to this port.
+    #[arg(long, value_name = "PORT")]
+    pub gue_port: Option<u16>,
+    /// Seconds between counter lines in the log (0: only at exit and on SIGUSR1).
+    #[arg(long, default_value_t = 0)]
+    pub stats_interval_secs: u64,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use clap::{CommandFactory, Parser};
 
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        d: DirectorArgs,
-    }
+    /// `lvs-afpacket`'s command line stands for any director's in the shared-flag tests.
+    type Cli = AfPacketCli;
 
     #[test]
     fn parses_macs() {
@@ -465,9 +699,10 @@ mod tests {
             "2",
         ])
         .unwrap();
-        assert_eq!(cli.d.ifaces, ["veth0", "veth1"]);
+        assert_eq!(cli.ports.ifaces, ["veth0", "veth1"]);
+        assert_eq!(cli.director_args().link_names(), ["veth0", "veth1"]);
         assert_eq!(cli.d.neighbors[0].mac.0[5], 2);
-        assert_eq!(cli.d.fanout, 2);
+        assert_eq!(cli.ports.fanout, 2);
         let cfg = cli.d.health.to_config().unwrap().unwrap();
         assert_eq!(cfg.rise, 1);
         assert_eq!(cfg.fall, 3);
@@ -486,7 +721,7 @@ mod tests {
             }
         );
         // A bare --addr with two interfaces is refused with a message naming the fix.
-        let e = cli.d.check_links().unwrap_err();
+        let e = cli.director_args().check_links().unwrap_err();
         assert!(
             e.contains("ambiguous") && e.contains("veth0=198.51.100.1/24"),
             "{e}"
@@ -516,7 +751,7 @@ mod tests {
                 "{bad:?}"
             );
         }
-        let none = Cli::try_parse_from(["lvs", "--rules", "r", "--tap", "tap0"]).unwrap();
+        let none = TapCli::try_parse_from(["lvs", "--rules", "r", "--tap", "tap0"]).unwrap();
         assert!(none.d.health.to_config().unwrap().is_none());
         let inject = Cli::try_parse_from([
             "lvs",
@@ -529,7 +764,7 @@ mod tests {
         ])
         .unwrap();
         assert!(inject.d.health.to_config().is_err());
-        assert_eq!(none.d.link_names(), ["tap0"]);
+        assert_eq!(none.director_args().link_names(), ["tap0"]);
     }
 
     #[test]
@@ -556,7 +791,7 @@ mod tests {
         assert_eq!(cli.d.addrs[1].cidr.prefix_len, 64);
         assert_eq!(cli.d.gateways[0].iface.as_deref(), Some("eth0"));
         assert_eq!(cli.d.gateways[1].iface, None);
-        assert_eq!(cli.d.check_links(), Ok(()));
+        assert_eq!(cli.director_args().check_links(), Ok(()));
         let bad = Cli::try_parse_from([
             "lvs",
             "--rules",
@@ -567,10 +802,67 @@ mod tests {
             "eth9=192.0.2.1/24",
         ])
         .unwrap();
-        assert!(bad.d.check_links().unwrap_err().contains("eth9"));
+        assert!(
+            bad.director_args()
+                .check_links()
+                .unwrap_err()
+                .contains("eth9")
+        );
         for v in ["=192.0.2.1/24", "eth0=192.0.2.1/33", "eth0=x"] {
             assert!(v.parse::<AddrFlag>().is_err(), "{v}");
         }
         assert!("eth0=nope".parse::<GatewayFlag>().is_err());
+    }
+
+    /// Each director's command line takes only its own port flags, so its `--help` shows
+    /// only those: `lvs-afpacket` refuses `--tap`, `lvs-tap` refuses `--iface` and `--fanout`.
+    #[test]
+    fn each_director_takes_only_its_own_port_flags() {
+        let base = ["lvs", "--rules", "r"];
+        fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+            base.iter().chain(extra).copied().collect()
+        }
+        let e = AfPacketCli::try_parse_from(with(&base, &["--tap", "tap0"])).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument, "{e}");
+        assert!(e.to_string().contains("--tap"), "{e}");
+        for flag in [["--iface", "eth0"], ["--fanout", "2"]] {
+            let e = TapCli::try_parse_from(with(&base, &flag)).unwrap_err();
+            assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument, "{e}");
+            assert!(e.to_string().contains(flag[0]), "{e}");
+        }
+        assert!(
+            AfPacketCli::try_parse_from(with(&base, &["--iface", "eth0", "--fanout", "2"])).is_ok()
+        );
+        assert!(TapCli::try_parse_from(with(&base, &["--tap", "tap0"])).is_ok());
+
+        let help = |mut c: clap::Command| c.render_long_help().to_string();
+        let afp = help(AfPacketCli::command());
+        let tap = help(TapCli::command());
+        assert!(afp.contains("--iface") && afp.contains("--fanout") && !afp.contains("--tap "));
+        assert!(tap.contains("--tap") && !tap.contains("--iface") && !tap.contains("--fanout"));
+        // The shared flags are in both.
+        for shared in [
+            "--rules",
+            "--addr",
+            "--control",
+            "--metrics",
+            "--log-format",
+        ] {
+            assert!(afp.contains(shared) && tap.contains(shared), "{shared}");
+        }
+    }
+
+    #[test]
+    fn log_flags() {
+        let cli = TapCli::try_parse_from(["lvs", "--rules", "r", "--log-format", "json"]).unwrap();
+        assert_eq!(cli.d.log.log_format, LogFormat::Json);
+        let cli = TapCli::try_parse_from(["lvs", "--rules", "r"]).unwrap();
+        assert_eq!(cli.d.log.log_format, LogFormat::Text);
+        assert!(TapCli::try_parse_from(["lvs", "--rules", "r", "--log-format", "xml"]).is_err());
+        // Colour only on a terminal, and never with NO_COLOR set.
+        assert!(use_colour(true, None));
+        assert!(!use_colour(false, None));
+        assert!(!use_colour(true, Some(std::ffi::OsStr::new("1"))));
+        assert!(use_colour(true, Some(std::ffi::OsStr::new(""))));
     }
 }

@@ -244,9 +244,12 @@ mod tests {
     }
 
     fn args(extra: &[&str]) -> DirectorArgs {
-        let mut v = vec!["lvs", "--rules", "r", "--iface", "eth0", "--iface", "eth1"];
+        let mut v = vec!["lvs", "--rules", "r"];
         v.extend_from_slice(extra);
-        Cli::try_parse_from(v).unwrap().d
+        Cli::try_parse_from(v)
+            .unwrap()
+            .d
+            .with_links(vec!["eth0".into(), "eth1".into()])
     }
 
     fn ip(s: &str) -> IpAddr {

@@ -18,8 +18,7 @@
 //! # Example: a NAT director driven by hand
 //!
 //! ```
-//! use lvs_core::Instant;
-//! use lvs_forwarding::{Director, DirectorConfig, IpCidr, MacAddr, Verdict};
+//! use lvs_forwarding::{Director, DirectorConfig, Instant, IpCidr, MacAddr, Verdict};
 //!
 //! let rules = "-A -t 203.0.113.10:80 -s wrr\n\
 //!              -a -t 203.0.113.10:80 -r 198.51.100.11:8080 -m -w 3\n\
@@ -69,3 +68,8 @@ pub use director::{
 };
 pub use offload::{Encap, Offload};
 pub use wire::MacAddr;
+
+// What an embedder needs from lvs-core without naming it as a dependency: the clock type
+// every call takes, and the options of the ipvsadm-style listings.
+pub use lvs_core::Instant;
+pub use lvs_core::config::listing::{ListFormat, ListOptions};

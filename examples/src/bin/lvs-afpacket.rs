@@ -24,7 +24,7 @@ use std::net::IpAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Mutex};
 
-use lvs_examples::cli::DirectorArgs;
+use lvs_examples::cli::{AfPacketCli, DirectorArgs, Io, IoArgs, XdpAttach};
 use lvs_examples::control::ControlServer;
 use lvs_examples::hostnet::Port;
 use lvs_examples::io::FramePort;
@@ -39,102 +39,14 @@ use lvs_examples::runner::{ControlLink, Peers, Relay, Runner, vips_of};
 use lvs_examples::signals::Signals;
 use tracing::{error, info};
 
-/// The lvs-rs director on interfaces through AF_PACKET.
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Cli {
-    #[command(flatten)]
-    d: DirectorArgs,
-    /// Packet I/O: `packet` (AF_PACKET, the default: the kernel keeps its copy of
-    /// every frame and the offloads stay on) or
-    /// `af_xdp` (AF_XDP sockets, one per receive queue; zero copy where the driver has it).
-    #[arg(long, value_enum, default_value_t = Io::Packet)]
-    io: Io,
-    /// With `--io af_xdp`: where the XDP program runs (`auto`: native, else generic).
-    #[arg(long, value_enum, default_value_t = XdpAttach::Auto)]
-    xdp_mode: XdpAttach,
-    #[command(flatten)]
-    ring: IoArgs,
-}
-
-/// The `--io` backends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Io {
-    /// AF_PACKET (receive ring chosen by `--rx-ring`).
-    Packet,
-    /// AF_XDP.
-    #[value(name = "af_xdp", alias = "afxdp")]
-    AfXdp,
-}
-
-/// The `--xdp-mode` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum XdpAttach {
-    /// Native if the driver supports it, generic otherwise.
-    Auto,
-    /// Native (driver) XDP only.
-    Native,
-    /// Generic (skb) XDP only.
-    Generic,
-}
-
-/// How the AF_PACKET sockets are driven (latency against CPU; see BENCHMARKS.md,
-/// "AF_PACKET I/O path (wave 2)", for what each costs and buys).
-#[derive(Debug, Clone, clap::Args)]
-struct IoArgs {
-    /// After a pass that found frames, spin this many microseconds looking at the rings
-    /// before sleeping in poll (0: sleep at once). Costs CPU that other processes on the
-    /// same cores may need.
-    #[arg(long, value_name = "US", default_value_t = 0)]
-    busy_poll_us: u64,
-    /// Send straight to the driver, past the interface's queueing discipline
-    /// (PACKET_QDISC_BYPASS).
-    #[arg(long)]
-    qdisc_bypass: bool,
-    /// Set SO_BUSY_POLL on the sockets to this many microseconds (0: not set). Only
-    /// drivers with busy-poll support (NAPI, a napi id on the socket) use it.
-    #[arg(long, value_name = "US", default_value_t = 0)]
-    so_busy_poll_us: u32,
-    /// Receive ring: v2 (each frame handed over at once; one 64 KiB+ slot per frame, 192
-    /// slots in 16 MiB) or v3 (blocks handed over when full or after 1 ms; 4 MiB holds
-    /// thousands of small frames). v2 is the default: in the NAT benchmarks it forwarded
-    /// more new connections and more UDP packets than v3 in 6 of 7 runs each
-    /// (BENCHMARKS.md, "AF_PACKET I/O path (wave 2)"); v3 needs a quarter of the memory.
-    #[arg(long, value_name = "VERSION", default_value = "v2", value_parser = ["v2", "v3"])]
-    rx_ring: String,
-    /// Blocks in each receive ring (default: 16 for v3, 64 for v2; 256 KiB each).
-    #[arg(long, value_name = "N")]
-    ring_blocks: Option<usize>,
-}
-
-impl IoArgs {
-    /// The port settings these flags choose (before per-interface ones).
-    fn port_config(&self) -> AfPacketConfig {
-        let base = AfPacketConfig::default();
-        let (ring, blocks) = match self.rx_ring.as_str() {
-            "v2" => (RingVersion::V2, 64),
-            _ => (RingVersion::V3, base.block_count),
-        };
-        AfPacketConfig {
-            ring,
-            block_count: self.ring_blocks.unwrap_or(blocks),
-            qdisc_bypass: self.qdisc_bypass,
-            busy_poll_us: self.so_busy_poll_us,
-            // TPACKET_V3 hands a block over when it is full or this old:
-            // the bound on the latency the director adds to a quiet flow
-            // (1 ms is the smallest the kernel takes).
-            block_timeout_ms: 1,
-            ..base
-        }
-    }
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = AfPacketCli::parse();
     cli.d.log.init();
+    let args = cli.director_args();
+    let fanout = cli.ports.fanout;
     let result = match cli.io {
-        Io::Packet => run(&cli.d, &cli.ring),
-        Io::AfXdp => run_af_xdp(&cli.d, cli.xdp_mode),
+        Io::Packet => run(&args, &cli.ring, fanout),
+        Io::AfXdp => run_af_xdp(&args, cli.xdp_mode, fanout),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -158,7 +70,7 @@ fn open_ports(
 ) -> std::io::Result<Ports> {
     let mut ports = Vec::new();
     let mut identities = Vec::new();
-    for (i, name) in args.ifaces.iter().enumerate() {
+    for (i, name) in args.link_names().iter().enumerate() {
         let fanout_mode = match fanout {
             Some((_, vips)) => FanoutMode::Cbpf(
                 client_hash_program(vips).map_err(|e| std::io::Error::other(e.to_string()))?,
@@ -203,7 +115,7 @@ fn open_ports(
 /// only ARP and neighbour discovery, so that every worker sees the answer to every request
 /// it makes (the group would hand it to one worker). Small rings: these frames are few.
 fn open_neighbor_ports(args: &DirectorArgs) -> std::io::Result<Vec<AfPacketPort>> {
-    args.ifaces
+    args.link_names()
         .iter()
         .map(|name| {
             let cfg = AfPacketConfig {
@@ -227,7 +139,7 @@ fn open_neighbor_ports(args: &DirectorArgs) -> std::io::Result<Vec<AfPacketPort>
 fn ring_bytes(args: &DirectorArgs, io: &IoArgs) -> u64 {
     io.port_config()
         .ring_bytes()
-        .saturating_mul(args.ifaces.len() as u64)
+        .saturating_mul(args.link_names().len() as u64)
 }
 
 /// The runner's busy-poll budget from `--busy-poll-us`.
@@ -242,17 +154,17 @@ fn boxed(ports: Vec<AfPacketPort>) -> Vec<Box<dyn FramePort>> {
         .collect()
 }
 
-fn run(args: &DirectorArgs, io: &IoArgs) -> std::io::Result<()> {
-    if args.ifaces.is_empty() {
+fn run(args: &DirectorArgs, io: &IoArgs, fanout: u16) -> std::io::Result<()> {
+    if args.link_names().is_empty() {
         return Err(std::io::Error::other("give at least one --iface"));
     }
     args.check_links().map_err(std::io::Error::other)?;
     // Before any socket, ring or table exists: refuse what cannot be allocated.
-    lvs_examples::memory::check_args(args, args.fanout, ring_bytes(args, io))
+    lvs_examples::memory::check_args(args, fanout, ring_bytes(args, io))
         .map_err(std::io::Error::other)?;
     let signals = Signals::install()?;
-    if args.fanout > 1 {
-        return run_fanout(args, io, &signals);
+    if fanout > 1 {
+        return run_fanout(args, io, fanout, &signals);
     }
     let (ports, ids) = open_ports(args, io, None)?;
     let mut ports = boxed(ports);
@@ -286,7 +198,12 @@ fn run(args: &DirectorArgs, io: &IoArgs) -> std::io::Result<()> {
 /// destination) reach the same worker, and VS/NAT, VS/DR and VS/TUN all work
 /// on every core. When a reload changes the VIPs the program is replaced.
 /// Neighbours a worker learns from the wire are passed to the others.
-fn run_fanout(args: &DirectorArgs, io: &IoArgs, signals: &Signals) -> std::io::Result<()> {
+fn run_fanout(
+    args: &DirectorArgs,
+    io: &IoArgs,
+    fanout: u16,
+    signals: &Signals,
+) -> std::io::Result<()> {
     let group = (std::process::id() & 0xffff) as u16;
     // The first program is built from the rules as they are now; the workers
     // replace it whenever a reload changes the VIPs.
@@ -300,7 +217,7 @@ fn run_fanout(args: &DirectorArgs, io: &IoArgs, signals: &Signals) -> std::io::R
     // would reach another worker than its request on the client side: so all
     // sockets are opened here, worker by worker, before any thread starts.
     let mut opened = Vec::new();
-    for _ in 0..args.fanout {
+    for _ in 0..fanout {
         let (mut ports, ids) = open_ports(args, io, Some((group, &vips)))?;
         // Ports past the links are each link's neighbour socket (the runner maps port
         // i to link i mod links).
@@ -314,7 +231,7 @@ fn run_fanout(args: &DirectorArgs, io: &IoArgs, signals: &Signals) -> std::io::R
             let shared = Arc::new(Mutex::new(MetricsSnapshot::default()));
             let server = MetricsServer::spawn(addr, shared.clone())?;
             info!(addr = %server.local_addr(), "metrics at /metrics");
-            let slots: Vec<_> = (0..args.fanout)
+            let slots: Vec<_> = (0..fanout)
                 .map(|_| Arc::new(Mutex::new(MetricsSnapshot::default())))
                 .collect();
             Some((server, shared, slots))
@@ -328,12 +245,12 @@ fn run_fanout(args: &DirectorArgs, io: &IoArgs, signals: &Signals) -> std::io::R
     } else {
         let server = ControlServer::bind(&args.control)?;
         info!(path = %args.control.display(), "control socket (lvsadm), relayed to every worker");
-        let (r, links) = Relay::new(server, usize::from(args.fanout));
+        let (r, links) = Relay::new(server, usize::from(fanout));
         (Some(r), links)
     };
     inboxes.reverse();
     let mut workers = Vec::new();
-    for (w, (peers, (ports, ids))) in Peers::group(usize::from(args.fanout))
+    for (w, (peers, (ports, ids))) in Peers::group(usize::from(fanout))
         .into_iter()
         .zip(opened)
         .enumerate()
@@ -352,7 +269,7 @@ fn run_fanout(args: &DirectorArgs, io: &IoArgs, signals: &Signals) -> std::io::R
                 // runner's use of them.
                 let steer: Vec<RawFd> = ports
                     .iter()
-                    .take(args.ifaces.len())
+                    .take(args.link_names().len())
                     .map(|p| p.as_raw_fd())
                     .collect();
                 let mut ports = boxed(ports);
@@ -449,11 +366,11 @@ fn af_xdp_config(mac: [u8; 6], mode: XdpAttach) -> AfXdpConfig {
 /// `--fanout` is refused: the NIC's receive-side scaling spreads the two directions of a
 /// VS/NAT connection over different queues, so one worker per queue would split connections
 /// between connection tables (see `lvs_examples::io::afxdp`).
-fn run_af_xdp(args: &DirectorArgs, mode: XdpAttach) -> std::io::Result<()> {
-    if args.ifaces.is_empty() {
+fn run_af_xdp(args: &DirectorArgs, mode: XdpAttach, fanout: u16) -> std::io::Result<()> {
+    if args.link_names().is_empty() {
         return Err(std::io::Error::other("give at least one --iface"));
     }
-    if args.fanout > 1 {
+    if fanout > 1 {
         return Err(std::io::Error::other(
             "--fanout is not supported with --io af_xdp: one worker serves every receive \
              queue (a per-queue worker would split NAT connections between tables)",
@@ -461,7 +378,7 @@ fn run_af_xdp(args: &DirectorArgs, mode: XdpAttach) -> std::io::Result<()> {
     }
     args.check_links().map_err(std::io::Error::other)?;
     let umem: u64 = args
-        .ifaces
+        .link_names()
         .iter()
         .map(|i| AfXdpConfig::default().umem_bytes(rx_queue_count(i).unwrap_or(1)))
         .sum();
@@ -469,7 +386,7 @@ fn run_af_xdp(args: &DirectorArgs, mode: XdpAttach) -> std::io::Result<()> {
     let signals = Signals::install()?;
     let mut ports: Vec<Box<dyn FramePort>> = Vec::new();
     let mut ids = Vec::new();
-    for name in &args.ifaces {
+    for name in args.link_names() {
         let (mac, follow_kernel_mac) = match args.mac {
             Some(m) => (m.0, false),
             None => (hw_addr(name)?, !args.no_netlink),

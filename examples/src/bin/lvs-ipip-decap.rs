@@ -13,33 +13,13 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use lvs_examples::cli::LogArgs;
 use lvs_examples::decap::{Encap, decapsulate_frame};
 use lvs_examples::io::afpacket::{Accept, AfPacketConfig, AfPacketPort};
 use lvs_examples::io::tap::TunTap;
 use lvs_examples::io::{FramePort, FrameTx, RxFrame};
 use lvs_examples::signals::Signals;
 
-/// User-space VS/TUN decapsulator: tunnelled frames from an interface, inner packets into a TUN.
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Cli {
-    /// Interface the tunnelled packets arrive on.
-    #[arg(long, value_name = "NAME")]
-    iface: String,
-    /// TUN device to create for the inner packets.
-    #[arg(long, value_name = "NAME", default_value = "lvsdecap0")]
-    tun: String,
-    /// Also decapsulate GUE (UDP) sent to this port.
-    #[arg(long, value_name = "PORT")]
-    gue_port: Option<u16>,
-    /// Seconds between counter lines in the log (0: only at exit and on SIGUSR1).
-    #[arg(long, default_value_t = 0)]
-    stats_interval_secs: u64,
-    /// Logging.
-    #[command(flatten)]
-    log: LogArgs,
-}
+use lvs_examples::cli::DecapCli as Cli;
 
 /// What happened to the frames seen so far.
 #[derive(Debug, Default)]

@@ -16,49 +16,16 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use lvs_core::Instant;
 use lvs_core::config::listing::{ListFormat, ListOptions};
-use lvs_examples::cli::{Cidr, LogArgs, MacAddr, Neighbor};
 use lvs_examples::io::pcap::{PcapReader, PcapWriter, TsResolution};
 use lvs_forwarding::{Director, DirectorConfig, IpCidr, Verdict};
 use tracing::debug;
 
-/// Run the director over a pcap file.
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Cli {
-    /// Rules in `ipvsadm -S -n` format.
-    #[arg(long, value_name = "FILE")]
-    rules: PathBuf,
-    /// Input capture (Ethernet).
-    #[arg(long = "in", value_name = "IN.pcap")]
-    input: PathBuf,
-    /// Output capture: every frame the director would send.
-    #[arg(long = "out", value_name = "OUT.pcap")]
-    output: PathBuf,
-    /// The director's MAC.
-    #[arg(long)]
-    mac: MacAddr,
-    /// The director's addresses (repeatable).
-    #[arg(long = "addr", value_name = "CIDR")]
-    addrs: Vec<Cidr>,
-    /// Default gateway.
-    #[arg(long)]
-    gateway: Option<IpAddr>,
-    /// Static neighbour (repeatable).
-    #[arg(long = "neighbor", value_name = "IP=MAC")]
-    neighbors: Vec<Neighbor>,
-    /// Also print the connection entries left at the end (`ipvsadm -Lnc`).
-    #[arg(long)]
-    connections: bool,
-    /// Logging.
-    #[command(flatten)]
-    log: LogArgs,
-}
+use lvs_examples::cli::PcapCli as Cli;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -14,7 +14,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use lvs_examples::cli::{DirectorArgs, MacAddr};
+use lvs_examples::cli::{DirectorArgs, MacAddr, TapCli};
 use std::sync::{Arc, Mutex};
 
 use lvs_examples::control::ControlServer;
@@ -27,18 +27,10 @@ use lvs_examples::runner::{ControlLink, Runner};
 use lvs_examples::signals::Signals;
 use tracing::{error, info};
 
-/// The lvs-rs director on a TAP device.
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Cli {
-    #[command(flatten)]
-    d: DirectorArgs,
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = TapCli::parse();
     cli.d.log.init();
-    match run(&cli.d) {
+    match run(&cli.director_args()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             error!("{e}");
@@ -48,7 +40,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &DirectorArgs) -> std::io::Result<()> {
-    if args.taps.is_empty() {
+    if args.link_names().is_empty() {
         return Err(std::io::Error::other("give at least one --tap NAME"));
     }
     args.check_links().map_err(std::io::Error::other)?;
@@ -57,7 +49,7 @@ fn run(args: &DirectorArgs) -> std::io::Result<()> {
     let signals = Signals::install()?;
     let mut ports: Vec<Box<dyn FramePort>> = Vec::new();
     let mut ids = Vec::new();
-    for name in &args.taps {
+    for name in args.link_names() {
         let tap = TunTap::tap(name)?;
         tap.set_up()?;
         let mac = match args.mac {

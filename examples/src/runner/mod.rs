@@ -812,8 +812,6 @@ mod tests {
             "lvs",
             "--rules",
             rules.to_str().unwrap(),
-            "--tap",
-            "lossy0",
             "--no-netlink",
             "--addr",
             "192.0.2.1/24",
@@ -824,7 +822,7 @@ mod tests {
             mac: [2, 0, 0, 0, 0, 1],
             follow_kernel_mac: false,
         };
-        let mut runner = Runner::new(&cli.d, vec![port]).unwrap();
+        let mut runner = Runner::new(&cli.d.with_links(vec!["lossy0".into()]), vec![port]).unwrap();
         std::fs::remove_file(&rules).ok();
         // An ARP request for the director's address: the Director answers it.
         let mut arp = vec![0u8; 64];

@@ -153,7 +153,11 @@ pub struct RouteEntry {
 }
 
 /// Everything the Director needs besides the rules.
+///
+/// Non-exhaustive: build one with [`DirectorConfig::single_link`] (or the other
+/// constructors) and set fields on it, so that fields added later do not break callers.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DirectorConfig {
     /// The links, indexed by the `link` argument of `process`.
     pub links: Vec<Link>,
