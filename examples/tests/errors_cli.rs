@@ -40,8 +40,6 @@ fn missing_rules_file_names_its_path() {
 }
 
 #[test]
-#[ignore = "the director reports `unknown scheduler for service Addr { protocol: Tcp, vip: .. }`: \
-            no line, no name (lvs-forwarding ReloadError::UnknownScheduler)"]
 fn unknown_scheduler_names_line_and_name() {
     let p = rules_file(
         "sched",
@@ -54,8 +52,6 @@ fn unknown_scheduler_names_line_and_name() {
 }
 
 #[test]
-#[ignore = "the rules parser reads `-w -1` as `-w` without a value: `line 2: option -w needs \
-            a value` (lvs-core/src/config/parse.rs)"]
 fn negative_weight_in_rules_is_out_of_range() {
     let p = rules_file(
         "weight",

@@ -520,7 +520,10 @@ fn every_restore_command_is_applied_in_order() {
 #[test]
 fn error_messages_say_what_was_wrong() {
     let e = err("-A -t 10.0.0.1:80\n-a -t 10.0.0.1:80 -r 192.168.1.2:80 -w 70000");
-    assert_eq!(e.to_string(), "line 2: bad weight `70000` (0..=65535)");
+    assert_eq!(
+        e.to_string(),
+        "line 2: weight `70000` out of range (0..=65535)"
+    );
     let long = "x".repeat(100);
     let e = err(&format!("-A -t 10.0.0.1:80 -s {long}"));
     let ConfigErrorKind::BadScheduler(s) = e.kind else {

@@ -505,7 +505,9 @@ fn rule_error(kind: ConfigErrorKind, cmd: &str, s: &Split) -> CommandError {
         }
         K::BadFwmark(v) => CommandError::usage(format!("invalid fwmark value `{v}' specified")),
         // ipvsadm hands any name to the kernel, which has no such module.
-        K::BadScheduler(_) => CommandError::failure("Scheduler or persistence engine not found"),
+        K::BadScheduler(_) | K::UnknownScheduler(_) => {
+            CommandError::failure("Scheduler or persistence engine not found")
+        }
         K::BadPersistence(v) | K::BadTimeout(v) => {
             CommandError::usage(format!("invalid timeout value `{v}' specified"))
         }

@@ -225,6 +225,8 @@ pub enum ConfigErrorKind {
     BadFwmark(Snippet),
     /// Not a scheduler name (1..=15 letters and digits).
     BadScheduler(Snippet),
+    /// A well-formed name that is none of IPVS's schedulers.
+    UnknownScheduler(Snippet),
     /// Not a persistence timeout 1..=2678400 seconds.
     BadPersistence(Snippet),
     /// Not a netmask: a contiguous dotted mask for IPv4, a prefix length
@@ -308,6 +310,10 @@ impl fmt::Display for ConfigErrorKind {
             K::BadPort(s) => write!(f, "bad port `{s}`"),
             K::BadFwmark(s) => write!(f, "bad firewall mark `{s}`"),
             K::BadScheduler(s) => write!(f, "bad scheduler name `{s}`"),
+            K::UnknownScheduler(s) => write!(
+                f,
+                "unknown scheduler `{s}` (IPVS has rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos)"
+            ),
             K::BadPersistence(s) => write!(f, "bad persistence timeout `{s}`"),
             K::BadNetmask(s) => write!(f, "bad netmask `{s}`"),
             K::UnknownSchedFlag(s) => write!(f, "unknown scheduler flag `{s}`"),
@@ -317,7 +323,7 @@ impl fmt::Display for ConfigErrorKind {
             K::ZeroPortNotPersistent => {
                 f.write_str("zero port specified for non-persistent service")
             }
-            K::BadWeight(s) => write!(f, "bad weight `{s}` (0..=65535)"),
+            K::BadWeight(s) => write!(f, "weight `{s}` out of range (0..=65535)"),
             K::BadThreshold(s) => write!(f, "bad threshold `{s}`"),
             K::ThresholdOrder { upper, lower } => {
                 write!(

@@ -169,8 +169,19 @@ fn set_flag_exclusive(slot: &mut Option<Opt>, opt: Opt) -> Result<(), Kind> {
     Ok(())
 }
 
+/// The schedulers IPVS has (`net/netfilter/ipvs/ip_vs_*.c`); the kernel refuses any other
+/// name, so the text is refused here, with its line.
+const IPVS_SCHEDULERS: [&str; 14] = [
+    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
+];
+
 fn is_value(token: &str) -> bool {
-    !token.starts_with('-') && !token.starts_with('#')
+    // A negative number (`-w -1`) is a value to refuse as out of range, not an option:
+    // no option starts with a digit.
+    let negative_number = token
+        .strip_prefix('-')
+        .is_some_and(|t| t.starts_with(|c: char| c.is_ascii_digit()));
+    negative_number || (!token.starts_with('-') && !token.starts_with('#'))
 }
 
 fn collect<'a>(tokens: impl Iterator<Item = &'a str>) -> Result<Raw<'a>, Kind> {
@@ -434,6 +445,9 @@ fn add_service(raw: &Raw<'_>, cmd: Opt) -> Result<ServiceConfig, Kind> {
     let mut cfg = ServiceConfig::new(key);
     if let Some(s) = raw.scheduler {
         cfg.scheduler = SchedName::new(s).ok_or(Kind::BadScheduler(Snippet::new(s)))?;
+        if !IPVS_SCHEDULERS.contains(&s) {
+            return Err(Kind::UnknownScheduler(Snippet::new(s)));
+        }
     }
     cfg.persistence_secs = match raw.persistent {
         None => None,

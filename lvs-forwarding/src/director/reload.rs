@@ -52,11 +52,35 @@ pub enum ReloadError {
     Apply(ApplyError),
 }
 
+/// A service key as ipvsadm writes it (`-t 203.0.113.10:80`, `-u [2001:db8::1]:53`,
+/// `-f 7`).
+struct ServiceName<'a>(&'a ServiceKey);
+
+impl fmt::Display for ServiceName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            ServiceKey::Addr { protocol, vip } => {
+                let p = match protocol {
+                    lvs_core::Protocol::Tcp => "-t",
+                    lvs_core::Protocol::Udp => "-u",
+                    _ => "--sctp-service",
+                };
+                write!(f, "{p} {vip}")
+            }
+            ServiceKey::Fwmark { mark, .. } => write!(f, "-f {mark}"),
+        }
+    }
+}
+
 impl fmt::Display for ReloadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReloadError::Parse(e) => write!(f, "{e}"),
-            ReloadError::UnknownScheduler(k) => write!(f, "unknown scheduler for service {k:?}"),
+            ReloadError::UnknownScheduler(k) => write!(
+                f,
+                "service {}: unknown scheduler (this director has rr, wrr, lc, wlc, sed, nq, sh, dh, mh)",
+                ServiceName(k)
+            ),
             ReloadError::UnsupportedForwarding(a) => {
                 write!(
                     f,
