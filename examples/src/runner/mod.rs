@@ -383,7 +383,7 @@ impl Runner {
         }
         match self.director.apply_config(&rules) {
             Ok(sum) => {
-                info!(?sum, "rules reloaded");
+                info!(%sum, "rules reloaded");
                 self.rules = rules;
                 self.after_rules_change();
             }

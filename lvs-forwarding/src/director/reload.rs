@@ -112,10 +112,31 @@ pub struct ReloadSummary {
     pub services_edited: usize,
     /// Real servers added.
     pub servers_added: usize,
-    /// Real servers removed (their connections drain).
+    /// Real servers removed (their connections' packets are dropped, as IPVS does with
+    /// `expire_nodest_conn` off).
     pub servers_removed: usize,
     /// Real servers whose weight, thresholds or method changed.
     pub servers_edited: usize,
+}
+
+impl fmt::Display for ReloadSummary {
+    /// One line for a log: `services +1 -0 ~2, real servers +3 -1 ~0` (added, removed,
+    /// changed), or `no change`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == ReloadSummary::default() {
+            return f.write_str("no change");
+        }
+        write!(
+            f,
+            "services +{} -{} ~{}, real servers +{} -{} ~{}",
+            self.services_added,
+            self.services_removed,
+            self.services_edited,
+            self.servers_added,
+            self.servers_removed,
+            self.servers_edited
+        )
+    }
 }
 
 fn scheduler_for(cfg: &ServiceConfig) -> Option<Box<dyn Scheduler>> {
@@ -344,5 +365,17 @@ mod tests {
             }
         }
         assert!(d.balancer().services().is_empty());
+    }
+
+    #[test]
+    fn summary_reads_as_one_line() {
+        assert_eq!(super::ReloadSummary::default().to_string(), "no change");
+        let s = super::ReloadSummary {
+            services_added: 1,
+            servers_added: 3,
+            servers_removed: 1,
+            ..Default::default()
+        };
+        assert_eq!(s.to_string(), "services +1 -0 ~0, real servers +3 -1 ~0");
     }
 }
