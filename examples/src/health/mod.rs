@@ -19,6 +19,7 @@ use std::fmt;
 use std::time::Duration;
 
 pub mod checker;
+pub mod md5;
 pub mod probe;
 mod sock;
 
@@ -42,6 +43,8 @@ pub enum CheckKind {
         host: Option<String>,
         /// Expected status code.
         expect_status: u16,
+        /// Expected MD5 of the body (keepalived's `digest`), if any.
+        digest: Option<[u8; 16]>,
     },
     /// A program must exit with status 0 within the timeout (keepalived's
     /// `MISC_CHECK`). The only check that suits every protocol.
@@ -103,6 +106,8 @@ pub enum CheckConfigError {
     },
     /// The expected status is not an HTTP status code (100..=599).
     BadStatus(u16),
+    /// A digest that is not 32 hex digits.
+    BadDigest(String),
 }
 
 impl fmt::Display for CheckConfigError {
@@ -132,6 +137,9 @@ impl fmt::Display for CheckConfigError {
             ),
             CheckConfigError::BadStatus(s) => {
                 write!(f, "HTTP check status {s} is not a status code (100..=599)")
+            }
+            CheckConfigError::BadDigest(d) => {
+                write!(f, "HTTP check digest {d:?} is not 32 hex digits (an MD5)")
             }
         }
     }
@@ -208,6 +216,27 @@ impl CheckKind {
             path: path.to_owned(),
             host: host.map(str::to_owned),
             expect_status,
+            digest: None,
+        })
+    }
+
+    /// An HTTP check that also wants the body's MD5 to be `hex` (32 hex
+    /// digits, keepalived's `digest`). Other kinds are returned unchanged.
+    pub fn with_digest(self, hex: &str) -> Result<CheckKind, CheckConfigError> {
+        let d = md5::parse_hex(hex).ok_or_else(|| CheckConfigError::BadDigest(hex.to_owned()))?;
+        Ok(match self {
+            CheckKind::Http {
+                path,
+                host,
+                expect_status,
+                ..
+            } => CheckKind::Http {
+                path,
+                host,
+                expect_status,
+                digest: Some(d),
+            },
+            other => other,
         })
     }
 }

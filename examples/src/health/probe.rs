@@ -100,7 +100,13 @@ pub struct HttpProbe {
     pub expect_status: u16,
     /// Source address (keepalived's `bindto`).
     pub bind: Option<IpAddr>,
+    /// Expected MD5 of the body; the body is then read to the end (at most
+    /// [`MAX_DIGEST_BODY`] bytes, within the timeout).
+    pub digest: Option<[u8; 16]>,
 }
+
+/// The longest response an HTTP check with a digest reads.
+pub const MAX_DIGEST_BODY: usize = 1 << 20;
 
 /// Parses the status code out of `HTTP/1.x NNN ...`.
 fn parse_status_line(head: &[u8]) -> Option<u16> {
@@ -119,7 +125,8 @@ fn parse_status_line(head: &[u8]) -> Option<u16> {
 }
 
 impl HttpProbe {
-    fn get(&self, target: SocketAddr, timeout: Duration) -> io::Result<u16> {
+    /// The status code, and with a digest configured, the body's MD5.
+    fn get(&self, target: SocketAddr, timeout: Duration) -> io::Result<(u16, Option<[u8; 16]>)> {
         let deadline = Instant::now() + timeout;
         let left = || {
             deadline
@@ -157,20 +164,44 @@ impl HttpProbe {
                 break;
             }
             head.extend_from_slice(&chunk[..n]);
-            if head.windows(2).any(|w| w == b"\r\n") || head.len() >= MAX_STATUS_LINE {
+            if self.digest.is_some() {
+                if head.len() > MAX_DIGEST_BODY {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("response longer than {MAX_DIGEST_BODY} bytes"),
+                    ));
+                }
+            } else if head.windows(2).any(|w| w == b"\r\n") || head.len() >= MAX_STATUS_LINE {
                 break;
             }
         }
-        parse_status_line(&head)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no HTTP status line"))
+        let code = parse_status_line(&head)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "no HTTP status line"))?;
+        let digest = match self.digest {
+            None => None,
+            Some(_) => {
+                let body = head
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .map(|i| &head[i + 4..])
+                    .ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::InvalidData, "no end of HTTP headers")
+                    })?;
+                Some(super::md5::md5(body))
+            }
+        };
+        Ok((code, digest))
     }
 }
 
 impl Probe for HttpProbe {
     fn check(&mut self, target: SocketAddr, timeout: Duration) -> Result<(), String> {
         match self.get(target, timeout) {
-            Ok(code) if code == self.expect_status => Ok(()),
-            Ok(code) => Err(format!("HTTP status {code}, want {}", self.expect_status)),
+            Ok((code, _)) if code != self.expect_status => {
+                Err(format!("HTTP status {code}, want {}", self.expect_status))
+            }
+            Ok((_, got)) if got != self.digest => Err("HTTP body digest differs".into()),
+            Ok(_) => Ok(()),
             Err(e) => Err(format!("HTTP: {e}")),
         }
     }
@@ -184,11 +215,13 @@ pub fn probe_for(kind: &CheckKind, bind: Option<IpAddr>) -> Box<dyn Probe> {
             path,
             host,
             expect_status,
+            digest,
         } => Box::new(HttpProbe {
             path: path.clone(),
             host: host.clone(),
             expect_status: *expect_status,
             bind,
+            digest: *digest,
         }),
         CheckKind::Misc { argv } => Box::new(MiscProbe { argv: argv.clone() }),
     }
@@ -291,6 +324,7 @@ mod tests {
                 path: "/healthz?full=1".into(),
                 host: Some("[2001:db8::1]:8080".into()),
                 expect_status: 204,
+                digest: None,
             })
         );
         assert!(CheckKind::http("/", Some("www.example.com"), 200).is_ok());
@@ -304,6 +338,7 @@ mod tests {
             host: None,
             expect_status: 200,
             bind: None,
+            digest: None,
         };
         let e = p.check(addr, Duration::from_secs(2)).unwrap_err();
         assert!(e.contains("offset 2"), "{e}");
@@ -326,6 +361,7 @@ mod tests {
             host: Some("www.example.com".into()),
             expect_status: 200,
             bind: None,
+            digest: None,
         };
         let t = Duration::from_secs(2);
         assert_eq!(p.check(addr, t), Ok(()));
@@ -350,6 +386,24 @@ mod tests {
         assert_eq!(parse_status_line(b"HTTP/1.1 200 OK"), None);
         assert_eq!(parse_status_line(b"SSH-2.0\r\n"), None);
         assert_eq!(parse_status_line(b"HTTP/1.1 2000 x\r\n"), None);
+    }
+
+    #[test]
+    fn http_probe_checks_the_body_digest() {
+        let (addr, server) = http_server(vec![
+            Some("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nabc"),
+            Some("HTTP/1.0 200 OK\r\n\r\nabd"),
+        ]);
+        let kind = CheckKind::http("/index.html", None, 200)
+            .unwrap()
+            .with_digest("900150983CD24FB0D6963F7D28E17F72")
+            .unwrap();
+        let mut p = probe_for(&kind, None);
+        let t = Duration::from_secs(2);
+        assert_eq!(p.check(addr, t), Ok(()));
+        assert_eq!(p.check(addr, t), Err("HTTP body digest differs".into()));
+        server.join().unwrap();
+        assert!(CheckKind::Tcp.with_digest("00").is_err());
     }
 
     #[test]

@@ -77,14 +77,26 @@ impl CheckPlan {
 
     /// The plan of a keepalived.conf's checks (from
     /// [`KeepalivedConfig::to_config`](lvs_core::config::keepalived::KeepalivedConfig::to_config)).
-    /// keepalived takes a server up on its first good check (rise 1).
-    pub fn from_keepalived(checks: &[ServerCheck]) -> CheckPlan {
+    /// keepalived takes a server up on its first good check (rise 1). An HTTP
+    /// check whose path or digest the prober refuses is an error naming the line.
+    pub fn from_keepalived(checks: &[ServerCheck]) -> Result<CheckPlan, String> {
         let mut plan = CheckPlan::default();
         for c in checks {
             let kind = match &c.spec {
                 CheckSpec::Tcp => CheckKind::Tcp,
-                CheckSpec::Http { path, status, .. } => {
-                    CheckKind::http(path, None, *status).unwrap_or(CheckKind::Tcp)
+                CheckSpec::Http {
+                    path,
+                    status,
+                    digest,
+                } => {
+                    let kind = CheckKind::http(path, None, *status).and_then(|k| match digest {
+                        Some(d) => k.with_digest(d),
+                        None => Ok(k),
+                    });
+                    match kind {
+                        Ok(k) => k,
+                        Err(e) => return Err(format!("line {}: {e}", c.line)),
+                    }
                 }
                 CheckSpec::Misc { command } => CheckKind::Misc {
                     argv: command.split_whitespace().map(str::to_owned).collect(),
@@ -113,7 +125,7 @@ impl CheckPlan {
             };
             plan.add(target, (c.service, c.server), initial);
         }
-        plan
+        Ok(plan)
     }
 
     /// Whether a pair is down: any of its targets down.

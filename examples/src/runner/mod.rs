@@ -316,7 +316,7 @@ impl Runner {
     /// The checks the running rules call for.
     fn check_plan(&self) -> io::Result<Option<CheckPlan>> {
         if let Some(k) = &self.keepalived_checks {
-            let mut plan = CheckPlan::from_keepalived(k);
+            let mut plan = CheckPlan::from_keepalived(k).map_err(io::Error::other)?;
             // Only real servers the running rules still have (lvsadm may have removed some).
             let live = |(svc, rs): &Governed| {
                 self.rules
