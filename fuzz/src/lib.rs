@@ -1011,10 +1011,14 @@ pub fn keepalived(data: &[u8]) {
                 in_text(n.line);
             }
             match k.to_config() {
-                Ok((cfg, checks)) => {
-                    for c in &checks {
+                Ok(conv) => {
+                    assert_eq!(conv.policies.len(), conv.config.services.len());
+                    for c in &conv.checks {
                         in_text(c.line);
-                        assert!(cfg.service(&c.service).is_some(), "check of an unknown service");
+                        assert!(
+                            conv.config.service(&c.service).is_some(),
+                            "check of an unknown service"
+                        );
                         assert!(c.interval_secs >= 1 && c.timeout_secs >= 1 && c.fall >= 1);
                     }
                 }

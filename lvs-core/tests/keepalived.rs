@@ -32,7 +32,8 @@ fn nat_http_farm() {
     assert_eq!(vs.persistence_granularity, Some(24));
     assert_eq!(vs.sorry_server, Some(sa("192.0.2.250:8080")));
     assert!(vs.alpha);
-    let (cfg, checks) = k.to_config().unwrap();
+    let c = k.to_config().unwrap();
+    let (cfg, checks) = (&c.config, &c.checks);
     let svc = cfg.service(&tcp("198.51.100.10:80")).unwrap();
     assert_eq!(svc.config.scheduler.as_str(), "wlc");
     assert_eq!(svc.config.persistence_secs, Some(300));
@@ -63,6 +64,15 @@ fn nat_http_farm() {
         &checks[2].spec,
         CheckSpec::Http { status: 204, .. }
     ));
+    assert!(!checks[2].inhibit_on_failure);
+    let p = &c.policies[0];
+    assert_eq!((p.quorum, p.hysteresis), (1, 0));
+    let sorry = p.sorry_server.unwrap();
+    assert_eq!(sorry.addr, sa("192.0.2.250:8080"));
+    assert_eq!(
+        (sorry.weight, sorry.forwarding),
+        (1, Forwarding::Masquerade)
+    );
 }
 
 #[test]
@@ -72,7 +82,8 @@ fn dr_group_with_tcp_checks() {
     assert_eq!(k.virtual_servers[0].addr, VirtualAddr::Group("WEB".into()));
     let notes: Vec<_> = k.notes.iter().map(|n| n.keyword.as_str()).collect();
     assert_eq!(notes, ["ha_suspend", "SSL_GET"]);
-    let (cfg, checks) = k.to_config().unwrap();
+    let c = k.to_config().unwrap();
+    let (cfg, checks) = (&c.config, &c.checks);
     let keys: Vec<_> = cfg.services.iter().map(|s| s.config.key).collect();
     assert_eq!(
         keys,
@@ -109,7 +120,12 @@ fn udp_dns_with_misc_check() {
         vs.quorum_up.as_deref(),
         Some("/usr/local/bin/dns-quorum up")
     );
-    let (cfg, checks) = k.to_config().unwrap();
+    assert_eq!(
+        k.to_config().unwrap().policies[0].quorum_down.as_deref(),
+        Some("/usr/local/bin/dns-quorum down")
+    );
+    let c = k.to_config().unwrap();
+    let (cfg, checks) = (&c.config, &c.checks);
     let key = ServiceKey::Addr {
         protocol: Protocol::Udp,
         vip: sa("198.51.100.53:53"),

@@ -6,13 +6,13 @@
 //! keepalived.conf gives each real server its own checks (a MISC_CHECK suits
 //! any protocol). One target is probed once however many services share it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use lvs_core::addr::Protocol;
 use lvs_core::config::Config;
-use lvs_core::config::keepalived::{CheckSpec, ServerCheck};
+use lvs_core::config::keepalived::{CheckSpec, Converted, ServerCheck, ServicePolicy};
 use lvs_core::service::ServiceKey;
 
 use crate::health::{CheckConfig, CheckKind, CheckTarget, Health};
@@ -29,6 +29,9 @@ pub struct CheckPlan {
     pub governs: Vec<Vec<Governed>>,
     /// Per target, the state it starts in (down under keepalived's `alpha`).
     pub initial: Vec<Health>,
+    /// Real servers removed from their service while down (keepalived without
+    /// `inhibit_on_failure`); the others get weight 0 and keep their connections.
+    pub remove_when_down: BTreeSet<Governed>,
 }
 
 impl CheckPlan {
@@ -124,6 +127,9 @@ impl CheckPlan {
                 Health::Up
             };
             plan.add(target, (c.service, c.server), initial);
+            if !c.inhibit_on_failure {
+                plan.remove_when_down.insert((c.service, c.server));
+            }
         }
         Ok(plan)
     }
@@ -160,7 +166,7 @@ pub fn addr_health(down: &BTreeMap<Governed, bool>, a: SocketAddr) -> Option<boo
 /// Reads a keepalived.conf (bounded like a rules file: regular file, at most
 /// [`MAX_RULES_FILE_BYTES`](crate::rules_file::MAX_RULES_FILE_BYTES)) into services and checks.
 /// The blocks skipped and the keywords ignored are logged, one line each kind.
-pub fn load_keepalived(path: &std::path::Path) -> std::io::Result<(Config, Vec<ServerCheck>)> {
+pub fn load_keepalived(path: &std::path::Path) -> std::io::Result<Converted> {
     use lvs_core::config::keepalived;
     let text = crate::rules_file::read_rules_file(path).map_err(std::io::Error::other)?;
     let named =
@@ -182,8 +188,77 @@ pub fn load_keepalived(path: &std::path::Path) -> std::io::Result<(Config, Vec<S
             .collect();
         tracing::warn!(file = %path.display(), ignored = %list.join(", "), "keepalived.conf: keywords not supported, ignored");
     }
-    let (config, checks) = k.to_config().map_err(named)?;
-    Ok((config, checks))
+    k.to_config().map_err(named)
+}
+
+/// One service's quorum (keepalived's `quorum`, `hysteresis`, `quorum_up`,
+/// `quorum_down`, `sorry_server`): lost when the up real servers' weights sum
+/// to less than `quorum - hysteresis`, regained at `quorum + hysteresis`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quorum {
+    /// What the file says.
+    pub policy: ServicePolicy,
+    met: bool,
+}
+
+impl Quorum {
+    /// Starts met (the first [`Quorum::update`] says otherwise if it is not).
+    pub fn new(policy: ServicePolicy) -> Self {
+        Self { policy, met: true }
+    }
+
+    /// Whether the quorum is met now.
+    pub fn met(&self) -> bool {
+        self.met
+    }
+
+    /// Takes the sum of the up real servers' weights; returns the new state when it changed.
+    pub fn update(&mut self, alive: u64) -> Option<bool> {
+        let q = u64::from(self.policy.quorum);
+        let h = u64::from(self.policy.hysteresis);
+        if self.met && alive < q.saturating_sub(h) {
+            self.met = false;
+            return Some(false);
+        }
+        if !self.met && alive >= q + h {
+            self.met = true;
+            return Some(true);
+        }
+        None
+    }
+}
+
+/// Runs a `quorum_up`/`quorum_down` command line (split at whitespace, no
+/// shell), not waiting for it: a thread reaps it.
+pub fn run_notify(command: &str) {
+    let argv: Vec<&str> = command.split_whitespace().collect();
+    let Some((prog, args)) = argv.split_first() else {
+        return;
+    };
+    match std::process::Command::new(prog)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(mut child) => {
+            let name = prog.to_string();
+            let reaper = std::thread::Builder::new()
+                .name("lvs-notify".into())
+                .spawn(move || match child.wait() {
+                    Ok(st) if !st.success() => {
+                        tracing::warn!(command = %name, %st, "quorum command failed")
+                    }
+                    Err(e) => tracing::warn!(command = %name, "quorum command: {e}"),
+                    Ok(_) => {}
+                });
+            if let Err(e) = reaper {
+                tracing::warn!(command = %command, "quorum command: cannot wait for it: {e}");
+            }
+        }
+        Err(e) => tracing::warn!(command = %command, "quorum command: {e}"),
+    }
 }
 
 #[cfg(test)]
@@ -195,6 +270,23 @@ mod tests {
 
     fn sa(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn quorum_with_hysteresis() {
+        let text = "virtual_server 198.51.100.1 80 {\n quorum 4\n hysteresis 1\n\
+                    real_server 192.0.2.1 80 {\n weight 3\n }\n}\n";
+        let c = lvs_core::config::keepalived::parse(text)
+            .unwrap()
+            .to_config()
+            .unwrap();
+        let mut q = Quorum::new(c.policies[0].clone());
+        assert_eq!(q.update(5), None);
+        assert_eq!(q.update(3), None); // 3 >= 4 - 1
+        assert_eq!(q.update(2), Some(false));
+        assert_eq!(q.update(4), None); // < 4 + 1
+        assert_eq!(q.update(5), Some(true));
+        assert!(q.met());
     }
 
     #[test]

@@ -55,7 +55,7 @@ use crate::io::{FramePort, FrameTx, PortLosses, RxFrame};
 use crate::metrics::{self, MetricsSnapshot, PortMetrics};
 use crate::rules_file::{check_reload, read_rules_file};
 use crate::signals::Signals;
-use health::{CheckPlan, Governed, addr_health};
+use health::{CheckPlan, Governed, Quorum, addr_health};
 use lvs_core::config::keepalived::ServerCheck;
 
 /// Build the library's configuration from the network plan, with the default table sizes
@@ -114,6 +114,8 @@ pub struct Runner {
     keepalived_checks: Option<Vec<ServerCheck>>,
     /// The keepalived.conf the rules come from (`--keepalived-conf`), re-read on SIGHUP.
     keepalived_path: Option<PathBuf>,
+    /// Per service of a keepalived.conf, its quorum and sorry server.
+    quorums: Vec<Quorum>,
     /// Health verdict per (service, real server) under a check: the one
     /// source for weights, metrics and `lvsadm`.
     down: BTreeMap<Governed, bool>,
@@ -218,6 +220,7 @@ impl Runner {
             checks: None,
             keepalived_checks: None,
             keepalived_path: None,
+            quorums: Vec::new(),
             down: BTreeMap::new(),
             out: vec![0; REPLY_LEN],
             replies: vec![0; CHUNK * REPLY_LEN],
@@ -308,6 +311,7 @@ impl Runner {
     /// instead of the `--check` flags' one check for all; call again after a reload of the file.
     pub fn set_keepalived_checks(&mut self, checks: Vec<ServerCheck>) -> io::Result<()> {
         self.keepalived_checks = Some(checks);
+        self.checks = None;
         self.restart_checks()?;
         self.apply_weights();
         Ok(())
@@ -378,23 +382,71 @@ impl Runner {
         Ok(())
     }
 
-    /// Weight 0 for servers that are down, the configured weight otherwise.
+    /// Weight 0 for servers that are down (or removal, for keepalived real servers without
+    /// `inhibit_on_failure`), the configured weight otherwise; then each keepalived
+    /// service's quorum: its commands on a change, its sorry server while it is lost.
     fn apply_weights(&mut self) {
+        let remove = self.checks.as_ref().map(|c| &c.plan.remove_when_down);
+        let balancer = self.director.balancer_mut();
         for s in &self.rules.services {
+            let key = s.config.key;
             for r in &s.servers {
-                let down = self
-                    .down
-                    .get(&(s.config.key, r.addr))
-                    .copied()
-                    .unwrap_or(false);
-                let w = if down { 0 } else { r.weight };
-                if let Err(e) = self
-                    .director
-                    .balancer_mut()
-                    .set_weight(&s.config.key, r.addr, w)
-                {
-                    warn!("cannot set weight of {} in {:?}: {e}", r.addr, s.config.key);
+                let down = self.down.get(&(key, r.addr)).copied().unwrap_or(false);
+                let removable = remove.is_some_and(|m| m.contains(&(key, r.addr)));
+                if down && removable {
+                    if balancer.remove_real_server(&key, r.addr).is_ok() {
+                        info!(server = %r.addr, service = ?key, "real server removed while down");
+                    }
+                    continue;
                 }
+                let w = if down { 0 } else { r.weight };
+                if let Err(e) = balancer.set_weight(&key, r.addr, w) {
+                    // Removed while down: back in with its configured settings.
+                    match balancer.add_real_server(&key, *r) {
+                        Ok(_) if removable => {
+                            info!(server = %r.addr, service = ?key, "real server added back")
+                        }
+                        Ok(_) => {}
+                        Err(_) => warn!("cannot set weight of {} in {:?}: {e}", r.addr, key),
+                    }
+                }
+            }
+        }
+        for q in &mut self.quorums {
+            let key = q.policy.service;
+            let Some(entry) = self.rules.service(&key) else {
+                continue;
+            };
+            let alive: u64 = entry
+                .servers
+                .iter()
+                .filter(|r| !self.down.get(&(key, r.addr)).copied().unwrap_or(false))
+                .map(|r| u64::from(r.weight))
+                .sum();
+            if let Some(met) = q.update(alive) {
+                let cmd = if met {
+                    warn!(service = ?key, alive, quorum = q.policy.quorum, "quorum regained");
+                    &q.policy.quorum_up
+                } else {
+                    warn!(service = ?key, alive, quorum = q.policy.quorum, "quorum lost");
+                    &q.policy.quorum_down
+                };
+                if let Some(c) = cmd {
+                    health::run_notify(c);
+                }
+            }
+            let Some(sorry) = q.policy.sorry_server else {
+                continue;
+            };
+            if entry.servers.iter().any(|r| r.addr == sorry.addr) {
+                continue;
+            }
+            if q.met() {
+                if balancer.remove_real_server(&key, sorry.addr).is_ok() {
+                    info!(server = %sorry.addr, service = ?key, "sorry server removed");
+                }
+            } else if balancer.add_real_server(&key, sorry).is_ok() {
+                info!(server = %sorry.addr, service = ?key, "sorry server added");
             }
         }
     }
@@ -433,37 +485,52 @@ impl Runner {
     /// `path` instead of the rules file and the `--check` flags (`--keepalived-conf`);
     /// [`Runner::reload`] re-reads it from then on. On error nothing changes.
     pub fn use_keepalived_conf(&mut self, path: &std::path::Path) -> io::Result<()> {
-        let (rules, checks) = health::load_keepalived(path)?;
+        let conv = health::load_keepalived(path)?;
         let sum = self
             .director
-            .apply_config(&rules)
+            .apply_config(&conv.config)
             .map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?;
-        info!(?sum, file = %path.display(), checks = checks.len(), "keepalived.conf loaded");
+        info!(?sum, file = %path.display(), checks = conv.checks.len(), "keepalived.conf loaded");
         self.keepalived_path = Some(path.to_owned());
-        self.rules = rules;
-        self.keepalived_checks = Some(checks);
-        self.after_rules_change();
+        self.take_keepalived(conv);
         Ok(())
     }
 
+    /// Run what a keepalived.conf says, its services being applied already.
+    fn take_keepalived(&mut self, conv: lvs_core::config::keepalived::Converted) {
+        // A quorum keeps its state across a reload when its policy is unchanged.
+        let old = std::mem::take(&mut self.quorums);
+        self.quorums = conv
+            .policies
+            .into_iter()
+            .map(|p| {
+                old.iter()
+                    .find(|q| q.policy == p)
+                    .cloned()
+                    .unwrap_or_else(|| Quorum::new(p))
+            })
+            .collect();
+        self.rules = conv.config;
+        self.keepalived_checks = Some(conv.checks);
+        self.after_rules_change();
+    }
+
     fn reload_keepalived(&mut self, path: PathBuf) {
-        let (rules, checks) = match health::load_keepalived(&path) {
+        let conv = match health::load_keepalived(&path) {
             Ok(r) => r,
             Err(e) => {
                 warn!("reload: {e}; keeping the running rules");
                 return;
             }
         };
-        if let Err(e) = check_reload(&self.rules, &rules, self.args.allow_empty_reload) {
+        if let Err(e) = check_reload(&self.rules, &conv.config, self.args.allow_empty_reload) {
             warn!("reload: {e}; keeping the running rules (--allow-empty-reload permits it)");
             return;
         }
-        match self.director.apply_config(&rules) {
+        match self.director.apply_config(&conv.config) {
             Ok(sum) => {
                 info!(?sum, file = %path.display(), "keepalived.conf reloaded");
-                self.rules = rules;
-                self.keepalived_checks = Some(checks);
-                self.after_rules_change();
+                self.take_keepalived(conv);
             }
             Err(e) => warn!("reload: {e}; keeping the running rules"),
         }

@@ -68,12 +68,50 @@ pub struct ServerCheck {
     pub start_down: bool,
 }
 
+/// What happens to a virtual service as a whole when its real servers fail
+/// (keepalived's quorum): while the sum of the weights of its up real
+/// servers is below `quorum` the quorum is lost — `quorum_down` runs and the
+/// sorry server, if any, joins the service; at `quorum + hysteresis` or more
+/// it is regained — `quorum_up` runs and the sorry server leaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServicePolicy {
+    /// Line of the `virtual_server`.
+    pub line: usize,
+    /// The service.
+    pub service: ServiceKey,
+    /// `quorum` (1 when absent).
+    pub quorum: u32,
+    /// `hysteresis` (0 when absent).
+    pub hysteresis: u32,
+    /// `sorry_server`, with the service's forwarding method and weight 1.
+    pub sorry_server: Option<RealServerConfig>,
+    /// `quorum_up` command line.
+    pub quorum_up: Option<String>,
+    /// `quorum_down` command line.
+    pub quorum_down: Option<String>,
+}
+
+/// A keepalived.conf made ready to run: what [`KeepalivedConfig::to_config`] returns.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Converted {
+    /// The services and their real servers (the sorry servers are not among them).
+    pub config: Config,
+    /// The checks, one per check and real server (per url for HTTP_GET).
+    pub checks: Vec<ServerCheck>,
+    /// One per service, in the order of `config`.
+    pub policies: Vec<ServicePolicy>,
+}
+
 impl KeepalivedConfig {
-    /// The services and real servers, and the checks to run on them. Errors
-    /// carry the line of the `virtual_server` or `real_server` at fault.
-    pub fn to_config(&self) -> Result<(Config, Vec<ServerCheck>), KeepalivedError> {
+    /// The services and real servers, the checks to run on them and each
+    /// service's quorum policy. Errors carry the line of the `virtual_server`
+    /// or `real_server` at fault.
+    pub fn to_config(&self) -> Result<Converted, KeepalivedError> {
         let mut config = Config::default();
         let mut checks = Vec::new();
+        let mut policies = Vec::new();
         for vs in &self.virtual_servers {
             for key in self.keys(vs)? {
                 if config.service(&key).is_some() {
@@ -83,6 +121,22 @@ impl KeepalivedConfig {
                     });
                 }
                 let entry = service(vs, key)?;
+                let sorry_server = vs.sorry_server.map(|a| {
+                    let fwd = entry
+                        .servers
+                        .first()
+                        .map_or(forwarding(vs), |r| r.forwarding);
+                    RealServerConfig::new(a).weight(1).forwarding(fwd)
+                });
+                policies.push(ServicePolicy {
+                    line: vs.line,
+                    service: key,
+                    quorum: vs.quorum.unwrap_or(1),
+                    hysteresis: vs.hysteresis.unwrap_or(0),
+                    sorry_server,
+                    quorum_up: vs.quorum_up.clone(),
+                    quorum_down: vs.quorum_down.clone(),
+                });
                 for rs in &vs.real_servers {
                     for c in &rs.checks {
                         let one =
@@ -107,7 +161,11 @@ impl KeepalivedConfig {
                 config.services.push(entry);
             }
         }
-        Ok((config, checks))
+        Ok(Converted {
+            config,
+            checks,
+            policies,
+        })
     }
 
     /// The service keys a `virtual_server` stands for.
@@ -166,6 +224,17 @@ fn bad(line: usize, keyword: &str, value: impl core::fmt::Display) -> Keepalived
     }
 }
 
+fn forwarding(vs: &VirtualServerDef) -> Forwarding {
+    match vs.lb_kind {
+        Some(LbKind::Nat) => Forwarding::Masquerade,
+        Some(LbKind::Tun) => Forwarding::Tunnel {
+            kind: Default::default(),
+            csum: Default::default(),
+        },
+        Some(LbKind::Dr) | None => Forwarding::DirectRoute,
+    }
+}
+
 fn service(vs: &VirtualServerDef, key: ServiceKey) -> Result<ServiceEntry, KeepalivedError> {
     let mut cfg = ServiceConfig::new(key);
     if let Some(algo) = &vs.lb_algo {
@@ -183,14 +252,7 @@ fn service(vs: &VirtualServerDef, key: ServiceKey) -> Result<ServiceEntry, Keepa
         }
         cfg.netmask_prefix = p;
     }
-    let forwarding = match vs.lb_kind {
-        Some(LbKind::Nat) => Forwarding::Masquerade,
-        Some(LbKind::Tun) => Forwarding::Tunnel {
-            kind: Default::default(),
-            csum: Default::default(),
-        },
-        Some(LbKind::Dr) | None => Forwarding::DirectRoute,
-    };
+    let forwarding = forwarding(vs);
     let mut servers = Vec::new();
     for rs in &vs.real_servers {
         if (rs.addr.is_ipv4()) != (key.family() == Family::V4) {

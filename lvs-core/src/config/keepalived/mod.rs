@@ -3,8 +3,23 @@
 //!
 //! [`parse`] reads the text into a [`KeepalivedConfig`] (plain data, line
 //! numbers kept); [`KeepalivedConfig::to_config`] turns it into this crate's
-//! [`Config`](super::Config) plus one [`ServerCheck`] per checked real server,
-//! which a std embedder runs (lvs-rs's runner does). Nothing here does I/O.
+//! [`Config`](super::Config), one [`ServerCheck`] per check of a real server and
+//! one [`ServicePolicy`] (quorum, sorry server) per service, which a std
+//! embedder runs (lvs-rs's runner does). Nothing here does I/O.
+//!
+//! ```
+//! use lvs_core::config::keepalived;
+//!
+//! let text = "global_defs {\n router_id LVS1\n}\n\
+//!             virtual_server 198.51.100.1 80 {\n lb_algo rr\n lb_kind NAT\n\
+//!             real_server 192.0.2.1 8080 {\n weight 2\n TCP_CHECK {\n connect_timeout 3\n }\n }\n}\n";
+//! let k = keepalived::parse(text)?;
+//! assert_eq!(k.skipped[0].keyword, "global_defs");
+//! let c = k.to_config()?;
+//! assert_eq!(c.config.services[0].servers[0].weight, 2);
+//! assert_eq!(c.checks[0].timeout_secs, 3);
+//! # Ok::<(), keepalived::KeepalivedError>(())
+//! ```
 //!
 //! - Other top-level blocks (`global_defs`, `vrrp_instance`, `vrrp_script`,
 //!   ...) are skipped and listed in [`KeepalivedConfig::skipped`]; keywords
@@ -27,7 +42,7 @@ mod convert;
 mod read;
 mod tree;
 
-pub use convert::{CheckSpec, ServerCheck};
+pub use convert::{CheckSpec, Converted, ServerCheck, ServicePolicy};
 
 /// The longest text [`parse`] reads.
 pub const MAX_TEXT_LEN: usize = 4 << 20;
