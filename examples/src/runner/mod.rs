@@ -39,6 +39,8 @@ use tracing::{info, warn};
 
 mod control;
 pub mod health;
+#[cfg(test)]
+mod keepalived_tests;
 mod net;
 mod peers;
 mod tx;
@@ -304,6 +306,17 @@ impl Runner {
     /// The director's clock: milliseconds since start.
     pub fn now(&self) -> lvs_core::Instant {
         lvs_core::Instant::from_millis(self.clock.elapsed().as_millis() as u64)
+    }
+
+    /// What happens to the connections of a real server that is removed or down: with
+    /// `expire_nodest_conn` a packet of a connection whose server is gone expires it and is
+    /// scheduled anew (a SYN to a weight-0 server too), without it such packets are dropped;
+    /// with `expire_quiescent_template` a persistence template pointing at a weight-0
+    /// server is not used. Both off by default, as in IPVS (sysctls `net.ipv4.vs.*`).
+    pub fn set_conn_expiry(&mut self, expire_nodest_conn: bool, expire_quiescent_template: bool) {
+        let s = self.director.balancer_mut().settings_mut();
+        s.expire_nodest_conn = expire_nodest_conn;
+        s.expire_quiescent_template = expire_quiescent_template;
     }
 
     /// Run the checks of a keepalived.conf (from
