@@ -19,6 +19,9 @@ use super::{CheckConfig, Health, HealthState, Probe, probe_for};
 /// The most checker threads one [`HealthChecker`] starts.
 pub const MAX_CHECK_THREADS: usize = 256;
 
+/// The first probes of all targets are spread over at most this long.
+const MAX_START_SPREAD: Duration = Duration::from_secs(1);
+
 /// Stack of a checker thread: probes need little.
 const CHECK_THREAD_STACK: usize = 128 * 1024;
 
@@ -128,8 +131,10 @@ impl HealthChecker {
         let start = Instant::now();
         let n = targets.len().max(1) as u32;
         for (index, (target, probe, initial)) in targets.into_iter().enumerate() {
-            // Spread the first probes over one interval so that they do not all start at once.
-            let due = start + target.config.interval / n * index as u32;
+            // Spread the first probes over one interval (at most MAX_START_SPREAD) so that
+            // they do not all start at once, nor wait a long delay_loop for a first verdict.
+            let spread = target.config.interval.min(MAX_START_SPREAD);
+            let due = start + spread / n * index as u32;
             let state = HealthState::new(initial, target.config.rise, target.config.fall);
             groups[index % workers.max(1)].push(Slot {
                 index,
