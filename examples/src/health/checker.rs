@@ -165,10 +165,23 @@ impl HealthChecker {
         self.shutdown();
     }
 
-    fn shutdown(&mut self) {
+    /// Tells the threads to stop and returns at once: each ends after the probe it is
+    /// running (a keepalived `connect_timeout` or `misc_timeout` can be seconds, which
+    /// the caller's event loop should not wait for). Changes they find meanwhile are
+    /// sent to the channel, if it still exists.
+    pub fn detach(mut self) {
+        self.signal();
+        self.handles.clear();
+    }
+
+    fn signal(&self) {
         let (lock, cv) = &*self.stop;
         *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
         cv.notify_all();
+    }
+
+    fn shutdown(&mut self) {
+        self.signal();
         for h in self.handles.drain(..) {
             let _ = h.join();
         }
@@ -270,7 +283,7 @@ mod tests {
         let target: SocketAddr = "192.0.2.7:80".parse().unwrap();
         let (checker, rx) = HealthChecker::spawn_with_probes(
             vec![(
-                CheckTarget::new(target, cfg),
+                CheckTarget::new(target, cfg.clone()),
                 Box::new(Scripted(Arc::clone(&script))) as Box<dyn Probe>,
             )],
             Health::Up,
@@ -290,6 +303,24 @@ mod tests {
         let t = Instant::now();
         checker.stop();
         assert!(t.elapsed() < Duration::from_secs(1));
+        // A checker in the middle of a long probe is detached at once.
+        let slow = CheckConfig {
+            timeout: Duration::from_secs(3),
+            ..cfg.clone()
+        };
+        let (c2, rx2) = HealthChecker::spawn_with_probes(
+            vec![(
+                CheckTarget::new(target, slow),
+                Box::new(Silent(Duration::from_secs(3))) as Box<dyn Probe>,
+            )],
+            Health::Up,
+        )
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let t = Instant::now();
+        c2.detach();
+        assert!(t.elapsed() < Duration::from_millis(500));
+        drop(rx2);
         assert!(rx.recv_timeout(Duration::from_millis(20)).is_err());
     }
 

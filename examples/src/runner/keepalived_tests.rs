@@ -105,7 +105,8 @@ fn keepalived_conf_drives_weights_removal_and_sorry_server() {
 
     // The server comes back: added again, quorum regained, sorry server gone.
     let back = TcpListener::bind(dead_addr).unwrap();
-    let want = vec![(up_addr, 1), (dead_addr, 1)];
+    let mut want = vec![(up_addr, 1), (dead_addr, 1)];
+    want.sort();
     let started = Instant::now();
     while live(&r, &tcp) != want && started.elapsed() < Duration::from_secs(8) {
         r.poll_health();

@@ -324,7 +324,9 @@ impl Runner {
     /// instead of the `--check` flags' one check for all; call again after a reload of the file.
     pub fn set_keepalived_checks(&mut self, checks: Vec<ServerCheck>) -> io::Result<()> {
         self.keepalived_checks = Some(checks);
-        self.checks = None;
+        if let Some(c) = self.checks.take() {
+            c.checker.detach();
+        }
         self.restart_checks()?;
         self.apply_weights();
         Ok(())
@@ -366,7 +368,7 @@ impl Runner {
             return Ok(());
         }
         if let Some(c) = self.checks.take() {
-            c.checker.stop();
+            c.checker.detach();
         }
         // A target keeps the verdict it had under the old plan; new ones start as planned.
         let target_down: Vec<bool> = plan
@@ -747,7 +749,7 @@ impl Runner {
         }
         self.poll_losses(ports);
         if let Some(c) = self.checks.take() {
-            c.checker.stop();
+            c.checker.detach();
         }
         Ok(())
     }
