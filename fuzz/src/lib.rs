@@ -995,3 +995,42 @@ pub fn control(data: &[u8]) {
     back.sort();
     assert_eq!(back.services, sorted.services, "-S does not round-trip");
 }
+
+/// keepalived.conf's LVS part: any text gets a config or an error whose line
+/// is within the text, never a panic; a config converts (or fails) likewise.
+pub fn keepalived(data: &[u8]) {
+    use lvs_core::config::keepalived::parse;
+    let Ok(text) = core::str::from_utf8(data) else {
+        return;
+    };
+    let lines = text.matches('\n').count() + 1;
+    let in_text = |line: usize| assert!(line >= 1 && line <= lines, "line {line} of {lines}");
+    match parse(text) {
+        Ok(k) => {
+            for n in k.skipped.iter().chain(&k.notes) {
+                in_text(n.line);
+            }
+            match k.to_config() {
+                Ok(conv) => {
+                    assert_eq!(conv.policies.len(), conv.config.services.len());
+                    for c in &conv.checks {
+                        in_text(c.line);
+                        assert!(
+                            conv.config.service(&c.service).is_some(),
+                            "check of an unknown service"
+                        );
+                        assert!(c.interval_secs >= 1 && c.timeout_secs >= 1 && c.fall >= 1);
+                    }
+                }
+                Err(e) => {
+                    in_text(e.line);
+                    let _ = e.to_string();
+                }
+            }
+        }
+        Err(e) => {
+            in_text(e.line);
+            let _ = e.to_string();
+        }
+    }
+}

@@ -8,7 +8,7 @@ use std::path::Path;
 
 type Body = fn(&[u8]);
 
-const TARGETS: [(&str, Body); 9] = [
+const TARGETS: [(&str, Body); 10] = [
     ("parse", lvs_fuzz::parse),
     ("rules", lvs_fuzz::rules),
     ("nat", lvs_fuzz::nat),
@@ -18,6 +18,7 @@ const TARGETS: [(&str, Body); 9] = [
     ("director", lvs_fuzz::director),
     ("gso", lvs_fuzz::gso),
     ("control", lvs_fuzz::control),
+    ("keepalived", lvs_fuzz::keepalived),
 ];
 
 /// The files in `dir` (not recursive, dot files skipped), sorted; none if it is missing.

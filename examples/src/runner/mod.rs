@@ -38,6 +38,9 @@ use lvs_forwarding::{BatchItem, Director, DirectorConfig, DropReason, MacAddr, O
 use tracing::{info, warn};
 
 mod control;
+pub mod health;
+#[cfg(test)]
+mod keepalived_tests;
 mod net;
 mod peers;
 mod tx;
@@ -48,12 +51,14 @@ pub use peers::Peers;
 use tx::{SendList, recycle_list, send_list};
 
 use crate::cli::DirectorArgs;
-use crate::health::{Health, HealthChecker, StateChange, probe_for};
+use crate::health::{Health, HealthChecker, StateChange};
 use crate::hostnet::{NetPlan, Port};
 use crate::io::{FramePort, FrameTx, PortLosses, RxFrame};
 use crate::metrics::{self, MetricsSnapshot, PortMetrics};
 use crate::rules_file::{check_reload, read_rules_file};
 use crate::signals::Signals;
+use health::{CheckPlan, Governed, Quorum, addr_health};
+use lvs_core::config::keepalived::ServerCheck;
 
 /// Build the library's configuration from the network plan, with the default table sizes
 /// ([`Runner::new`] applies `--conn-table-v4`/`--conn-table-v6`).
@@ -94,7 +99,9 @@ fn seed() -> u64 {
 struct Checks {
     checker: HealthChecker,
     changes: Receiver<StateChange>,
-    targets: Vec<SocketAddr>,
+    plan: CheckPlan,
+    /// Per target of the plan, whether its last verdict is down.
+    target_down: Vec<bool>,
 }
 
 /// The live director with its rules file and health checks.
@@ -105,7 +112,15 @@ pub struct Runner {
     rules: Config,
     args: DirectorArgs,
     checks: Option<Checks>,
-    down: BTreeMap<SocketAddr, bool>,
+    /// Checks from a keepalived.conf; `None`: the `--check` flags.
+    keepalived_checks: Option<Vec<ServerCheck>>,
+    /// The keepalived.conf the rules come from (`--keepalived-conf`), re-read on SIGHUP.
+    keepalived_path: Option<PathBuf>,
+    /// Per service of a keepalived.conf, its quorum and sorry server.
+    quorums: Vec<Quorum>,
+    /// Health verdict per (service, real server) under a check: the one
+    /// source for weights, metrics and `lvsadm`.
+    down: BTreeMap<Governed, bool>,
     out: Vec<u8>,
     /// One reply buffer per frame of a chunk, [`REPLY_LEN`] bytes each.
     replies: Vec<u8>,
@@ -205,6 +220,9 @@ impl Runner {
             rules,
             args: args.clone(),
             checks: None,
+            keepalived_checks: None,
+            keepalived_path: None,
+            quorums: Vec::new(),
             down: BTreeMap::new(),
             out: vec![0; REPLY_LEN],
             replies: vec![0; CHUNK * REPLY_LEN],
@@ -250,16 +268,9 @@ impl Runner {
                 send_failures: a.send_failures,
             })
             .collect();
-        let checked = self.checks.as_ref().map(|c| c.targets.clone());
         let down = &self.down;
         let health = |a: SocketAddr| {
-            checked.as_ref().filter(|t| t.contains(&a)).map(|_| {
-                if down.get(&a).copied().unwrap_or(false) {
-                    Health::Down
-                } else {
-                    Health::Up
-                }
-            })
+            addr_health(down, a).map(|up| if up { Health::Up } else { Health::Down })
         };
         let director = &self.director;
         metrics::try_publish(&slot, || {
@@ -297,72 +308,255 @@ impl Runner {
         lvs_core::Instant::from_millis(self.clock.elapsed().as_millis() as u64)
     }
 
-    fn targets(&self) -> Vec<SocketAddr> {
-        let mut t: Vec<SocketAddr> = self
-            .rules
-            .services
-            .iter()
-            .flat_map(|s| s.servers.iter().map(|r| r.addr))
-            .collect();
-        t.sort();
-        t.dedup();
-        t
+    /// What happens to the connections of a real server that is removed or down: with
+    /// `expire_nodest_conn` a packet of a connection whose server is gone expires it and is
+    /// scheduled anew (a SYN to a weight-0 server too), without it such packets are dropped;
+    /// with `expire_quiescent_template` a persistence template pointing at a weight-0
+    /// server is not used. Both off by default, as in IPVS (sysctls `net.ipv4.vs.*`).
+    pub fn set_conn_expiry(&mut self, expire_nodest_conn: bool, expire_quiescent_template: bool) {
+        let s = self.director.balancer_mut().settings_mut();
+        s.expire_nodest_conn = expire_nodest_conn;
+        s.expire_quiescent_template = expire_quiescent_template;
+    }
+
+    /// Run the checks of a keepalived.conf (from
+    /// [`KeepalivedConfig::to_config`](lvs_core::config::keepalived::KeepalivedConfig::to_config))
+    /// instead of the `--check` flags' one check for all; call again after a reload of the file.
+    pub fn set_keepalived_checks(&mut self, checks: Vec<ServerCheck>) -> io::Result<()> {
+        self.keepalived_checks = Some(checks);
+        if let Some(c) = self.checks.take() {
+            c.checker.detach();
+        }
+        self.restart_checks()?;
+        self.apply_weights();
+        Ok(())
+    }
+
+    /// The checks the running rules call for.
+    fn check_plan(&self) -> io::Result<Option<CheckPlan>> {
+        if let Some(k) = &self.keepalived_checks {
+            let mut plan = CheckPlan::from_keepalived(k).map_err(io::Error::other)?;
+            // Only real servers the running rules still have (lvsadm may have removed some).
+            let live = |(svc, rs): &Governed| {
+                self.rules
+                    .service(svc)
+                    .is_some_and(|e| e.servers.iter().any(|r| r.addr == *rs))
+            };
+            for g in &mut plan.governs {
+                g.retain(live);
+            }
+            return Ok(Some(plan));
+        }
+        let Some(cfg) = self.args.health.to_config().map_err(io::Error::other)? else {
+            return Ok(None);
+        };
+        let (plan, unchecked) = CheckPlan::from_flags(&self.rules, &cfg);
+        if unchecked > 0 {
+            info!(
+                services = unchecked,
+                "UDP/SCTP services are not checked: a TCP or HTTP check says nothing about them"
+            );
+        }
+        Ok(Some(plan))
     }
 
     fn restart_checks(&mut self) -> io::Result<()> {
-        let Some(cfg) = self.args.health.to_config().map_err(io::Error::other)? else {
+        let Some(plan) = self.check_plan()? else {
             return Ok(());
         };
-        let targets = self.targets();
-        if self.checks.as_ref().is_some_and(|c| c.targets == targets) {
+        if self.checks.as_ref().is_some_and(|c| c.plan == plan) {
             return Ok(());
         }
         if let Some(c) = self.checks.take() {
-            c.checker.stop();
+            c.checker.detach();
         }
-        self.down.retain(|a, _| targets.contains(a));
-        let (checker, changes) =
-            HealthChecker::spawn_channel(targets.clone(), &cfg, Health::Up, probe_for(&cfg.kind))?;
+        // A target keeps the verdict it had under the old plan; new ones start as planned.
+        let target_down: Vec<bool> = plan
+            .governs
+            .iter()
+            .zip(&plan.initial)
+            .map(
+                |(pairs, init)| match pairs.iter().find_map(|p| self.down.get(p)) {
+                    Some(d) => *d,
+                    None => *init == Health::Down,
+                },
+            )
+            .collect();
+        let initial: Vec<Health> = target_down
+            .iter()
+            .map(|d| if *d { Health::Down } else { Health::Up })
+            .collect();
+        let (checker, changes) = HealthChecker::spawn_channel_from(plan.targets.clone(), &initial)?;
+        self.down = plan.down_pairs(&target_down);
         self.checks = Some(Checks {
             checker,
             changes,
-            targets,
+            plan,
+            target_down,
         });
         Ok(())
     }
 
-    /// Weight 0 for servers that are down, the configured weight otherwise.
+    /// Weight 0 for servers that are down (or removal, for keepalived real servers without
+    /// `inhibit_on_failure`), the configured weight otherwise; then each keepalived
+    /// service's quorum: its commands on a change, its sorry server while it is lost.
     fn apply_weights(&mut self) {
+        let remove = self.checks.as_ref().map(|c| &c.plan.remove_when_down);
+        let balancer = self.director.balancer_mut();
         for s in &self.rules.services {
+            let key = s.config.key;
             for r in &s.servers {
-                let down = self.down.get(&r.addr).copied().unwrap_or(false);
-                let w = if down { 0 } else { r.weight };
-                if let Err(e) = self
-                    .director
-                    .balancer_mut()
-                    .set_weight(&s.config.key, r.addr, w)
-                {
-                    warn!("cannot set weight of {} in {:?}: {e}", r.addr, s.config.key);
+                let down = self.down.get(&(key, r.addr)).copied().unwrap_or(false);
+                let removable = remove.is_some_and(|m| m.contains(&(key, r.addr)));
+                if down && removable {
+                    if balancer.remove_real_server(&key, r.addr).is_ok() {
+                        info!(server = %r.addr, service = ?key, "real server removed while down");
+                    }
+                    continue;
                 }
+                let w = if down { 0 } else { r.weight };
+                if let Err(e) = balancer.set_weight(&key, r.addr, w) {
+                    // Removed while down: back in with its configured settings.
+                    match balancer.add_real_server(&key, *r) {
+                        Ok(_) if removable => {
+                            info!(server = %r.addr, service = ?key, "real server added back")
+                        }
+                        Ok(_) => {}
+                        Err(_) => warn!("cannot set weight of {} in {:?}: {e}", r.addr, key),
+                    }
+                }
+            }
+        }
+        for q in &mut self.quorums {
+            let key = q.policy.service;
+            let Some(entry) = self.rules.service(&key) else {
+                continue;
+            };
+            let alive: u64 = entry
+                .servers
+                .iter()
+                .filter(|r| !self.down.get(&(key, r.addr)).copied().unwrap_or(false))
+                .map(|r| u64::from(r.weight))
+                .sum();
+            if let Some(met) = q.update(alive) {
+                let cmd = if met {
+                    warn!(service = ?key, alive, quorum = q.policy.quorum, "quorum regained");
+                    &q.policy.quorum_up
+                } else {
+                    warn!(service = ?key, alive, quorum = q.policy.quorum, "quorum lost");
+                    &q.policy.quorum_down
+                };
+                if let Some(c) = cmd {
+                    health::run_notify(c);
+                }
+            }
+            let Some(sorry) = q.policy.sorry_server else {
+                continue;
+            };
+            if entry.servers.iter().any(|r| r.addr == sorry.addr) {
+                continue;
+            }
+            if q.met() {
+                if balancer.remove_real_server(&key, sorry.addr).is_ok() {
+                    info!(server = %sorry.addr, service = ?key, "sorry server removed");
+                }
+            } else if balancer.add_real_server(&key, sorry).is_ok() {
+                info!(server = %sorry.addr, service = ?key, "sorry server added");
             }
         }
     }
 
+    /// Takes the checkers' changes: one log line per change, then the weights.
     fn poll_health(&mut self) {
-        let Some(c) = &self.checks else { return };
+        let Some(c) = &mut self.checks else { return };
         let mut changed = false;
         while let Ok(ch) = c.changes.try_recv() {
-            info!(server = %ch.target, from = %ch.from, to = %ch.to, reason = %ch.reason, "health change");
-            self.down.insert(ch.target, ch.to == Health::Down);
+            let services = c.plan.governs.get(ch.index).map_or(0, Vec::len);
+            match ch.to {
+                Health::Up => {
+                    info!(server = %ch.target, from = %ch.from, to = %ch.to, services, reason = %ch.reason, "health change")
+                }
+                Health::Down => {
+                    warn!(server = %ch.target, from = %ch.from, to = %ch.to, services, reason = %ch.reason, "health change")
+                }
+            }
+            if let Some(d) = c.target_down.get_mut(ch.index) {
+                *d = ch.to == Health::Down;
+            }
             changed = true;
         }
         if changed {
+            self.down = c.plan.down_pairs(&c.target_down);
             self.apply_weights();
         }
     }
 
-    /// Re-read the rules file (SIGHUP). On error the running rules stay.
+    /// Health verdicts per (service, real server) under a check (the one source of truth).
+    pub fn health_verdicts(&self) -> &BTreeMap<Governed, bool> {
+        &self.down
+    }
+
+    /// Take the services, real servers and checks from the keepalived.conf at
+    /// `path` instead of the rules file and the `--check` flags (`--keepalived-conf`);
+    /// [`Runner::reload`] re-reads it from then on. On error nothing changes.
+    pub fn use_keepalived_conf(&mut self, path: &std::path::Path) -> io::Result<()> {
+        let conv = health::load_keepalived(path)?;
+        let sum = self
+            .director
+            .apply_config(&conv.config)
+            .map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?;
+        info!(?sum, file = %path.display(), checks = conv.checks.len(), "keepalived.conf loaded");
+        self.keepalived_path = Some(path.to_owned());
+        self.take_keepalived(conv);
+        Ok(())
+    }
+
+    /// Run what a keepalived.conf says, its services being applied already.
+    fn take_keepalived(&mut self, conv: lvs_core::config::keepalived::Converted) {
+        // A quorum keeps its state across a reload when its policy is unchanged.
+        let old = std::mem::take(&mut self.quorums);
+        self.quorums = conv
+            .policies
+            .into_iter()
+            .map(|p| {
+                old.iter()
+                    .find(|q| q.policy == p)
+                    .cloned()
+                    .unwrap_or_else(|| Quorum::new(p))
+            })
+            .collect();
+        self.rules = conv.config;
+        self.keepalived_checks = Some(conv.checks);
+        self.after_rules_change();
+    }
+
+    fn reload_keepalived(&mut self, path: PathBuf) {
+        let conv = match health::load_keepalived(&path) {
+            Ok(r) => r,
+            Err(e) => {
+                warn!("reload: {e}; keeping the running rules");
+                return;
+            }
+        };
+        if let Err(e) = check_reload(&self.rules, &conv.config, self.args.allow_empty_reload) {
+            warn!("reload: {e}; keeping the running rules (--allow-empty-reload permits it)");
+            return;
+        }
+        match self.director.apply_config(&conv.config) {
+            Ok(sum) => {
+                info!(?sum, file = %path.display(), "keepalived.conf reloaded");
+                self.take_keepalived(conv);
+            }
+            Err(e) => warn!("reload: {e}; keeping the running rules"),
+        }
+    }
+
+    /// Re-read the rules file, or the keepalived.conf given to
+    /// [`Runner::use_keepalived_conf`] (SIGHUP). On error the running rules stay.
     pub fn reload(&mut self) {
+        if let Some(p) = self.keepalived_path.clone() {
+            return self.reload_keepalived(p);
+        }
         let text = match read_rules_file(&self.rules_path) {
             Ok(t) => t,
             Err(e) => {
@@ -417,7 +611,7 @@ impl Runner {
             return;
         };
         let down = &self.down;
-        let health = |a: SocketAddr| down.get(&a).map(|d| !*d);
+        let health = |a: SocketAddr| addr_health(down, a);
         let (director, rules) = (&mut self.director, &mut self.rules);
         let mut changed = false;
         link.serve(&mut |req| {
@@ -555,7 +749,7 @@ impl Runner {
         }
         self.poll_losses(ports);
         if let Some(c) = self.checks.take() {
-            c.checker.stop();
+            c.checker.detach();
         }
         Ok(())
     }

@@ -56,6 +56,9 @@ mod print;
 #[cfg(feature = "alloc")]
 pub mod listing;
 
+#[cfg(feature = "alloc")]
+pub mod keepalived;
+
 pub use parse::{parse_args, parse_line};
 pub use print::{write_server_line, write_service_line, write_timeouts_line};
 
