@@ -307,8 +307,26 @@ fn split_iface(s: &str) -> Result<(Option<String>, &str), String> {
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct DirectorArgs {
     /// Rules in `ipvsadm -S -n` format.
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "keepalived_conf",
+        conflicts_with = "keepalived_conf"
+    )]
+    pub rules: Option<PathBuf>,
+    /// Take services, real servers and health checks from the LVS part of a
+    /// keepalived.conf (virtual_server, virtual_server_group) instead of --rules; other
+    /// blocks are skipped with a note; SIGHUP re-reads it.
     #[arg(long, value_name = "FILE")]
-    pub rules: PathBuf,
+    pub keepalived_conf: Option<PathBuf>,
+    /// Expire a connection whose real server was removed and schedule its next packet
+    /// anew (IPVS `expire_nodest_conn`; default off: its packets are dropped).
+    #[arg(long)]
+    pub expire_nodest_conn: bool,
+    /// Expire a persistence template whose real server has weight 0 (IPVS
+    /// `expire_quiescent_template`; default off).
+    #[arg(long)]
+    pub expire_quiescent_template: bool,
     /// The served links' names, in link order (the `--iface`s or the `--tap`s): not a flag
     /// of its own, set by the binary from its port flags.
     #[arg(skip)]

@@ -23,13 +23,17 @@ _lvs__afpacket() {
 
     case "${cmd}" in
         lvs__afpacket)
-            opts="-h -V --rules --mac --addr --gateway --neighbor --no-netlink --allow-empty-reload --check --check-interval-ms --check-timeout-ms --check-rise --check-fall --check-http-path --check-http-status --check-http-host --control --no-control --metrics --stats-interval-secs --conn-table-v4 --conn-table-v6 --log-level --log-format --iface --fanout --io --xdp-mode --busy-poll-us --qdisc-bypass --so-busy-poll-us --rx-ring --ring-blocks --help --version"
+            opts="-h -V --rules --keepalived-conf --expire-nodest-conn --expire-quiescent-template --mac --addr --gateway --neighbor --no-netlink --allow-empty-reload --check --check-interval-ms --check-timeout-ms --check-rise --check-fall --check-http-path --check-http-status --check-http-host --control --no-control --metrics --stats-interval-secs --conn-table-v4 --conn-table-v6 --log-level --log-format --iface --fanout --io --xdp-mode --busy-poll-us --qdisc-bypass --so-busy-poll-us --rx-ring --ring-blocks --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --rules)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --keepalived-conf)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,4 +1,5 @@
 complete -c lvs-afpacket -l rules -d 'Rules in `ipvsadm -S -n` format' -r -F
+complete -c lvs-afpacket -l keepalived-conf -d 'Take services, real servers and health checks from the LVS part of a keepalived.conf (virtual_server, virtual_server_group) instead of --rules; other blocks are skipped with a note; SIGHUP re-reads it' -r -F
 complete -c lvs-afpacket -l mac -d 'The director\'s own MAC address (default: the interface\'s; on a TAP, the TAP\'s with its last bit flipped)' -r
 complete -c lvs-afpacket -l addr -d 'An address of the director, `[IFACE=]CIDR` (repeatable), added to what the kernel has on that interface. `IFACE=` may be left out when one interface is served' -r
 complete -c lvs-afpacket -l gateway -d 'Default gateway `[IFACE=]IP` (repeatable: one per family), added to the kernel\'s routes' -r
@@ -33,6 +34,8 @@ complete -c lvs-afpacket -l so-busy-poll-us -d 'Set SO_BUSY_POLL on the sockets 
 complete -c lvs-afpacket -l rx-ring -d 'Receive ring: v2 (each frame handed over at once; one 64 KiB+ slot per frame, 192 slots in 16 MiB) or v3 (blocks handed over when full or after 1 ms; 4 MiB holds thousands of small frames). v2 is the default: in the NAT benchmarks it forwarded more new connections and more UDP packets than v3 in 6 of 7 runs each (BENCHMARKS.md, "AF_PACKET I/O path (wave 2)"); v3 needs a quarter of the memory' -r -f -a "v2\t''
 v3\t''"
 complete -c lvs-afpacket -l ring-blocks -d 'Blocks in each receive ring (default: 16 for v3, 64 for v2; 256 KiB each)' -r
+complete -c lvs-afpacket -l expire-nodest-conn -d 'Expire a connection whose real server was removed and schedule its next packet anew (IPVS `expire_nodest_conn`; default off: its packets are dropped)'
+complete -c lvs-afpacket -l expire-quiescent-template -d 'Expire a persistence template whose real server has weight 0 (IPVS `expire_quiescent_template`; default off)'
 complete -c lvs-afpacket -l no-netlink -d 'Do not learn addresses, routes and neighbours from the kernel (rtnetlink): use only the flags'
 complete -c lvs-afpacket -l allow-empty-reload -d 'Let a SIGHUP reload apply a rules file that has no services, or none of the running ones (refused by default: an empty or truncated file would stop every service)'
 complete -c lvs-afpacket -l no-control -d 'Serve no control socket'

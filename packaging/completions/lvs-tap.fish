@@ -1,4 +1,5 @@
 complete -c lvs-tap -l rules -d 'Rules in `ipvsadm -S -n` format' -r -F
+complete -c lvs-tap -l keepalived-conf -d 'Take services, real servers and health checks from the LVS part of a keepalived.conf (virtual_server, virtual_server_group) instead of --rules; other blocks are skipped with a note; SIGHUP re-reads it' -r -F
 complete -c lvs-tap -l mac -d 'The director\'s own MAC address (default: the interface\'s; on a TAP, the TAP\'s with its last bit flipped)' -r
 complete -c lvs-tap -l addr -d 'An address of the director, `[IFACE=]CIDR` (repeatable), added to what the kernel has on that interface. `IFACE=` may be left out when one interface is served' -r
 complete -c lvs-tap -l gateway -d 'Default gateway `[IFACE=]IP` (repeatable: one per family), added to the kernel\'s routes' -r
@@ -22,6 +23,8 @@ complete -c lvs-tap -l log-level -d 'Log level: error, warn, info, debug or trac
 complete -c lvs-tap -l log-format -d 'Log format: `text` (one line per event) or `json` (one JSON object per line)' -r -f -a "text\t'One line of text per event (colour only when standard error is a terminal and `NO_COLOR` is not set)'
 json\t'One JSON object per line, for log shippers'"
 complete -c lvs-tap -l tap -d 'TAP device to create or attach to (repeatable); each is one link' -r
+complete -c lvs-tap -l expire-nodest-conn -d 'Expire a connection whose real server was removed and schedule its next packet anew (IPVS `expire_nodest_conn`; default off: its packets are dropped)'
+complete -c lvs-tap -l expire-quiescent-template -d 'Expire a persistence template whose real server has weight 0 (IPVS `expire_quiescent_template`; default off)'
 complete -c lvs-tap -l no-netlink -d 'Do not learn addresses, routes and neighbours from the kernel (rtnetlink): use only the flags'
 complete -c lvs-tap -l allow-empty-reload -d 'Let a SIGHUP reload apply a rules file that has no services, or none of the running ones (refused by default: an empty or truncated file would stop every service)'
 complete -c lvs-tap -l no-control -d 'Serve no control socket'

@@ -207,9 +207,15 @@ fn run_fanout(
     let group = (std::process::id() & 0xffff) as u16;
     // The first program is built from the rules as they are now; the workers
     // replace it whenever a reload changes the VIPs.
-    let text =
-        lvs_examples::rules_file::read_rules_file(&args.rules).map_err(std::io::Error::other)?;
-    let rules = lvs_core::config::parse(&text).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let rules = match (&args.rules, &args.keepalived_conf) {
+        (Some(path), _) => {
+            let text =
+                lvs_examples::rules_file::read_rules_file(path).map_err(std::io::Error::other)?;
+            lvs_core::config::parse(&text).map_err(|e| std::io::Error::other(e.to_string()))?
+        }
+        (None, Some(path)) => lvs_examples::runner::health::load_keepalived(path)?.config,
+        (None, None) => lvs_core::config::Config::default(),
+    };
     let vips = vips_of(&rules);
     // The kernel numbers a group's members in the order they join, and the
     // program's answer picks a member by that number. Worker w must be member

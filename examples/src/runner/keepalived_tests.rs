@@ -54,31 +54,28 @@ fn keepalived_conf_drives_weights_removal_and_sorry_server() {
         deadp = dead_addr.port(),
     );
     let dir = std::env::temp_dir();
-    let rules = dir.join(format!("lvs-ka-{}.rules", std::process::id()));
     let ka = dir.join(format!("lvs-ka-{}.conf", std::process::id()));
-    std::fs::write(&rules, "").unwrap();
     std::fs::write(&ka, conf).unwrap();
+    // `--keepalived-conf` instead of `--rules`: the runner loads it at start.
     let cli = Cli::try_parse_from([
         "lvs",
-        "--rules",
-        rules.to_str().unwrap(),
-        "--tap",
-        "ka0",
+        "--keepalived-conf",
+        ka.to_str().unwrap(),
         "--no-netlink",
+        "--no-control",
         "--addr",
         "192.0.2.1/24",
     ])
     .unwrap();
+    let args = cli.d.with_links(vec!["ka0".into()]);
     let port = Port {
         name: "ka0".into(),
         mac: [2, 0, 0, 0, 0, 1],
         follow_kernel_mac: false,
     };
-    let mut r = Runner::new(&cli.d, vec![port]).unwrap();
-    let loaded = r.use_keepalived_conf(&ka);
-    std::fs::remove_file(&rules).ok();
+    let loaded = Runner::new(&args, vec![port]);
     std::fs::remove_file(&ka).ok();
-    loaded.unwrap();
+    let mut r = loaded.unwrap();
     let tcp = ServiceKey::Addr {
         protocol: Protocol::Tcp,
         vip: "203.0.113.10:80".parse().unwrap(),

@@ -108,7 +108,7 @@ struct Checks {
 pub struct Runner {
     /// The sans-IO director.
     pub director: Director,
-    rules_path: PathBuf,
+    rules_path: Option<PathBuf>,
     rules: Config,
     args: DirectorArgs,
     checks: Option<Checks>,
@@ -199,8 +199,14 @@ impl Runner {
     /// Load the rules file, learn the host's network for `ports` (unless `--no-netlink`)
     /// and build the director.
     pub fn new(args: &DirectorArgs, ports: Vec<Port>) -> io::Result<Self> {
-        let text = read_rules_file(&args.rules).map_err(io::Error::other)?;
-        let rules = config::parse(&text).map_err(|e| io::Error::other(e.to_string()))?;
+        // With --keepalived-conf the services come from that file, applied below.
+        let rules = match &args.rules {
+            Some(path) => {
+                let text = read_rules_file(path).map_err(io::Error::other)?;
+                config::parse(&text).map_err(|e| io::Error::other(e.to_string()))?
+            }
+            None => Config::default(),
+        };
         let net = HostNetwork::open(ports, args)?;
         let plan = net.plan()?;
         warn_about_host(&plan, &rules);
@@ -243,7 +249,11 @@ impl Runner {
             last_losses: std::time::Instant::now(),
             busy_poll: Duration::ZERO,
         };
-        r.restart_checks()?;
+        r.set_conn_expiry(args.expire_nodest_conn, args.expire_quiescent_template);
+        match &args.keepalived_conf {
+            Some(path) => r.use_keepalived_conf(path)?,
+            None => r.restart_checks()?,
+        }
         Ok(r)
     }
 
@@ -557,7 +567,10 @@ impl Runner {
         if let Some(p) = self.keepalived_path.clone() {
             return self.reload_keepalived(p);
         }
-        let text = match read_rules_file(&self.rules_path) {
+        let Some(path) = self.rules_path.clone() else {
+            return;
+        };
+        let text = match read_rules_file(&path) {
             Ok(t) => t,
             Err(e) => {
                 warn!("reload: {e}; keeping the running rules");
