@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Side-by-side benchmark in network namespaces: the lvs directors (NAT) against the kernel's
-# own NAT (nftables DNAT, `numgen inc mod 3`) on the client/director/3-real-server networks
-# of tests/e2e (see tests/e2e/lib.sh for the topologies), all in one run.
+# Side-by-side benchmark in network namespaces: the lvs directors (NAT, DR, TUN) against the
+# kernel doing the same job on the client/director/3-real-server networks of tests/e2e (see
+# tests/e2e/lib.sh for the topologies), all in one run. The kernel peers: NAT, nftables DNAT
+# (`numgen inc mod 3`, conntrack, forwarding on); DR, nftables netdev ingress on the
+# director's eth0 rewriting the destination MAC to a real server's (`jhash` of source
+# address and port mod 3, so a flow stays on one server) and `fwd`ing it back out
+# (lib.sh start_kernel_dr); TUN, none (no ipip module in this kernel): the TUN rows are
+# compared with the kernel's DR figure of the same run and offload setting, labelled so.
 #
 #   sudo scripts/bench-netns.sh
 #   BENCH_SECS=10 LVS_BIN=/path/to/release scripts/bench-netns.sh
@@ -9,9 +14,12 @@
 #
 # Environment:
 #   BENCH_SECS       seconds per measurement (default 5)
-#   BENCH_TOPO       topologies, any of: nat (one-armed) nat2 (two-armed) (default "nat nat2")
+#   BENCH_TOPO       topologies, any of: nat (one-armed) nat2 (two-armed) dr tun (one-armed,
+#                    real servers with the VIP on lo answering the client directly; tun's
+#                    real servers decapsulate with lvs-ipip-decap) (default "nat nat2");
+#                    put dr before tun to get the TUN ratios (they use DR's kernel figure)
 #   BENCH_DIRECTORS  any of: kernel afpacket afpacket-fanoutN tap afxdp afxdp-generic
-#                    (default "kernel afpacket afpacket-fanout2 tap"). afxdp is lvs-afpacket
+#                    (default "kernel afpacket afpacket-fanout2 afxdp tap"). afxdp is lvs-afpacket
 #                    --io af_xdp (native XDP on veth), afxdp-generic the same with
 #                    --xdp-mode generic; both only with offloads off (AF_XDP carries no
 #                    checksum metadata: with offloads on they are skipped). The lvs directors are
@@ -50,10 +58,10 @@ E2E_PREFIX=${E2E_PREFIX:-lvsbench$$-}
 BENCH_SECS=${BENCH_SECS:-5}
 # ---------------------------------------------------------------- the matrix
 BENCH_TOPO=${BENCH_TOPO:-nat nat2}
-BENCH_DIRECTORS=${BENCH_DIRECTORS:-kernel afpacket afpacket-fanout2 tap}
+BENCH_DIRECTORS=${BENCH_DIRECTORS:-kernel afpacket afpacket-fanout2 afxdp tap}
 BENCH_OFFLOADS=${BENCH_OFFLOADS:-on}
 for t in $BENCH_TOPO; do
-    case $t in nat|nat2) ;; *) echo "ERROR: BENCH_TOPO: unknown topology '$t' (nat, nat2)" >&2; exit 1 ;; esac
+    case $t in nat|nat2|dr|tun) ;; *) echo "ERROR: BENCH_TOPO: unknown topology '$t' (nat, nat2, dr, tun)" >&2; exit 1 ;; esac
 done
 for d in $BENCH_DIRECTORS; do
     case ${d%%[,@]*} in kernel|afpacket|tap|afxdp|afxdp-generic) ;; afpacket-fanout[1-9]|afpacket-fanout[1-9][0-9]) ;;
@@ -170,7 +178,11 @@ servers_up() {
             >>"$E2E_WORK/httpd-rs$i.log" 2>&1 &
         E2E_PIDS+=("$!")
     done
-    ip netns exec "$(ns_rs 1)" iperf3 -s -p 5201 >>"$E2E_WORK/iperf3-server.log" 2>&1 &
+    # DR/TUN: iperf3 bound to the VIP (on lo), or its UDP answer to the client's first datagram
+    # leaves from the real server's own address and the client, connected to the VIP, drops it.
+    local bind=()
+    case $TOPO_MODE in dr|tun) bind=(-B "$VIP4") ;; esac
+    ip netns exec "$(ns_rs 1)" iperf3 -s -p 5201 "${bind[@]+"${bind[@]}"}" >>"$E2E_WORK/iperf3-server.log" 2>&1 &
     E2E_PIDS+=("$!")
     write_rules "$TOPO_MODE" bench "$E2E_WORK/rules.bench"
     sleep 0.5
@@ -249,9 +261,20 @@ bench_director() {
         RES[$key,note]="offloads off only"
         return 0 ;;
     esac
+    if [ "$kind:$topo" = kernel:tun ]; then
+        echo "SKIP kernel on tun: no ipip module in this kernel, no kernel TUN peer (the TUN ratios use DR's kernel figure)"
+        RES[$key,note]="no kernel TUN"
+        return 0
+    fi
     read -r -a args <<<"$(dir_args "$d")"
     e2e_log "=== [$key] $(dir_label "$d")"
-    if ! start_director "$kind" "$topo" "$E2E_WORK/rules.bench" "${args[@]+"${args[@]}"}"; then
+    local started=0
+    if [ "$kind:$topo" = kernel:dr ]; then
+        start_kernel_dr "$E2E_WORK/rules.bench" && started=1
+    else
+        start_director "$kind" "$topo" "$E2E_WORK/rules.bench" "${args[@]+"${args[@]}"}" && started=1
+    fi
+    if [ "$started" = 0 ]; then
         echo "ERROR: $d did not come up on $topo (offloads $off); see $DIRECTOR_ERR" >&2
         FAILED_DIRS+=("$key"); FAIL_COUNT=$((FAIL_COUNT + 1))
         RES[$key,note]="did not come up"
@@ -311,15 +334,21 @@ except Exception: print("-")' "$1" "$2"
 # its ratio to the kernel.
 table() {
     local off=$1 topo=$2 d m label hdr sep row k v
-    local desc
-    case $topo in nat) desc="one-armed NAT" ;; nat2) desc="two-armed NAT" ;; esac
+    local desc ktopo=$topo kcol="/kernel"
+    case $topo in
+        nat) desc="one-armed NAT, kernel: nftables DNAT" ;;
+        nat2) desc="two-armed NAT, kernel: nftables DNAT" ;;
+        dr) desc="DR, kernel: nftables netdev fwd" ;;
+        tun) desc="TUN, no kernel peer (no ipip module): ratios are to the kernel's DR figure (nftables netdev fwd) of this run"
+             ktopo=dr; kcol="/kernel DR" ;;
+    esac
     echo
     echo "$desc (\`$topo\`), 3 RS, offloads $off, ${BENCH_SECS} s each"
     echo
     hdr="| metric |"; sep="|---|"
     for d in $BENCH_DIRECTORS; do
         hdr+=" $(dir_label "$d") |"; sep+="---|"
-        [ "$d" = kernel ] || { hdr+=" /kernel |"; sep+="---|"; }
+        [ "$d" = kernel ] || { hdr+=" $kcol |"; sep+="---|"; }
     done
     echo "$hdr"; echo "$sep"
     local metrics="cps pps gbps"
@@ -328,7 +357,7 @@ table() {
         case $m in cps) label="TCP connections/s" ;; pps) label="UDP 64 B packets/s" ;; gbps) label="TCP bulk Gbit/s" ;;
             sys_cps) label="director syscalls per request" ;; sys_pps) label="director syscalls per UDP packet" ;; esac
         row="| $label |"
-        k=${RES[$off,$topo,kernel,$m]:-n/a}
+        k=${RES[$off,$ktopo,kernel,$m]:-n/a}
         for d in $BENCH_DIRECTORS; do
             v=${RES[$off,$topo,$d,$m]:-${RES[$off,$topo,$d,note]:-n/a}}
             row+=" $v |"

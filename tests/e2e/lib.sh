@@ -33,7 +33,7 @@
 #
 # Public functions (see each one's comment): e2e_require_root, e2e_init, topo_up, topo_down,
 # start_real_servers, stop_rs_http, start_rs_http, start_director, stop_director,
-# reload_director, director_listing, write_rules, http_get, http_names, udp_ask, sink_send,
+# reload_director, director_listing, write_rules, kernel_dr_nft, start_kernel_dr, http_get, http_names, udp_ask, sink_send,
 # sink_wait, count_of, pass, fail, skip, check, e2e_summary.
 #
 # Environment:
@@ -663,12 +663,99 @@ start_director() {
     return 1
 }
 
+# kernel_dr_nft RULES_FILE DEV: an nftables netdev ruleset (stdout) that does the kernel's
+# stateless VS/DR on DEV's ingress: for each DR (-g) service a rule that rewrites the
+# destination MAC to a real server's (the source MAC to DEV's) and sends the frame back out
+# of DEV with `fwd`. The choice is `jhash` over source address and port modulo the number of
+# real servers (weights as repeats), so every packet of a flow goes to the same server
+# (numgen would scatter one TCP connection's segments). Real server I's MAC is the
+# topology's 02:00:00:00:01:1I. Used by scripts/bench-netns.sh as the kernel peer for DR.
+kernel_dr_nft() {
+    local rules=$1 dev=$2 dmac i
+    dmac=$(ip -n "$NS_DIR" -o link show "$dev" | sed -n 's/.*link\/ether \([0-9a-f:]*\).*/\1/p')
+    local macmap=""
+    for i in $(seq 1 "$RS_COUNT"); do
+        macmap+="$(rs_addr4 "$i")=02:00:00:00:01:1$i $(rs_addr6 "$i")=02:00:00:00:01:1$i "
+    done
+    awk -v dev="$dev" -v dmac="$dmac" -v macmap="$macmap" -v table=lvse2edr '
+        function hostport(s, r) {
+            if (s ~ /^\[/) { sub(/^\[/, "", s); split(s, r, "]:"); fam = 6 }
+            else { n = split(s, r, ":"); fam = 4 }
+            host = r[1]; port = r[2]
+        }
+        function emit(k,   f, l4, sa, da, m, j, n, list) {
+            n = cnt[k]; if (n == 0) return
+            split(k, f, SUBSEP); l4 = f[1]
+            da = (f[4] == 6 ? "ip6 daddr " : "ip daddr ") f[2]
+            sa = (f[4] == 6 ? "ip6 saddr" : "ip saddr")
+            if (n == 1) m = macs[k, 0]
+            else {
+                list = ""
+                for (j = 0; j < n; j++) list = list (j ? ", " : "") j " : " macs[k, j]
+                m = "jhash " sa " . " l4 " sport mod " n " map { " list " }"
+            }
+            printf "    %s %s dport %s ether saddr set %s ether daddr set %s fwd to \"%s\"\n", da, l4, f[3], dmac, m, dev
+        }
+        BEGIN {
+            nm = split(macmap, mm, " ")
+            for (j = 1; j <= nm; j++) { split(mm[j], kv, "="); mac[kv[1]] = kv[2] }
+            printf "table netdev %s {\n  chain ingress {\n    type filter hook ingress device \"%s\" priority 0;\n", table, dev
+        }
+        $1 == "-A" || $1 == "-a" {
+            proto = ""; w = 1; rs = ""; fwd = ""
+            for (j = 2; j <= NF; j++) {
+                if ($j == "-t" || $j == "-u") { proto = ($j == "-t" ? "tcp" : "udp"); hostport($(j + 1)); key = proto SUBSEP host SUBSEP port SUBSEP fam }
+                else if ($j == "-r") { rs = $(j + 1) }
+                else if ($j == "-w") { w = $(j + 1) }
+                else if ($j == "-g" || $j == "-m" || $j == "-i") { fwd = $j }
+            }
+            if ($1 == "-A") { order[++ns] = key; cnt[key] = 0; next }
+            if (fwd != "-g") { print "kernel_dr_nft: only DR (-g) real servers" > "/dev/stderr"; bad = 1; exit 1 }
+            hostport(rs)
+            if (!(host in mac)) { print "kernel_dr_nft: no MAC for " host > "/dev/stderr"; bad = 1; exit 1 }
+            for (; w > 0; w--) macs[key, cnt[key]++] = mac[host]
+        }
+        END {
+            if (bad) exit 1
+            for (j = 1; j <= ns; j++) emit(order[j])
+            print "  }\n}"
+        }' "$rules"
+}
+
+# start_kernel_dr RULES_FILE: the kernel peer for DR (one-armed topologies, kind afpacket):
+# loads kernel_dr_nft on the director's eth0 (forwarding stays off: netdev `fwd` bypasses
+# the IP stack) and waits (<= 10 s) until HTTP through VIP:80 answers. stop_director
+# removes it. Not used by the e2e tests.
+start_kernel_dr() {
+    local rules=$1 i
+    DIRECTOR_RULES=$rules
+    DIRECTOR_SEQ=$((DIRECTOR_SEQ + 1))
+    DIRECTOR_OUT="$E2E_WORK/director-$DIRECTOR_SEQ.out"
+    DIRECTOR_ERR="$E2E_WORK/director-$DIRECTOR_SEQ.err"
+    : >"$DIRECTOR_OUT"; : >"$DIRECTOR_ERR"
+    kernel_dr_nft "$rules" eth0 >"$E2E_WORK/director-$DIRECTOR_SEQ.nft" 2>"$DIRECTOR_ERR" ||
+        { cat "$DIRECTOR_ERR" >&2; return 1; }
+    ip netns exec "$NS_DIR" nft -f "$E2E_WORK/director-$DIRECTOR_SEQ.nft" 2>"$DIRECTOR_ERR" ||
+        { cat "$DIRECTOR_ERR" >&2; return 1; }
+    DIRECTOR_CMD="nftables netdev ingress fwd on eth0 (kernel_dr_nft $rules)"
+    DIRECTOR_PID=kernel
+    local end=$((SECONDS + 10))
+    for i in $(seq 1 40); do
+        [ "$SECONDS" -lt "$end" ] || break
+        if http_get "http://$VIP4/" --max-time 1 >/dev/null 2>&1; then return 0; fi
+        sleep 0.25
+    done
+    echo "kernel DR: no HTTP answer through $VIP4:80 within 10 s" >&2
+    return 1
+}
+
 # stop_director: SIGTERM (then SIGKILL) the director; for kernel, remove the nft table.
 stop_director() {
     case $DIRECTOR_PID in
         "") return 0 ;;
         kernel)
             ip netns exec "$NS_DIR" nft delete table inet lvse2e 2>/dev/null || true
+            ip netns exec "$NS_DIR" nft delete table netdev lvse2edr 2>/dev/null || true
             sysctl_ns "$NS_DIR" net.ipv4.ip_forward=0 2>/dev/null || true
             sysctl_ns "$NS_DIR" net.ipv6.conf.all.forwarding=0 2>/dev/null || true
             ;;
