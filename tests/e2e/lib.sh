@@ -579,6 +579,10 @@ write_rules() {
 
 # ---------------------------------------------------------------- directors
 
+# rules_flag FILE: how a director is given FILE: a keepalived.conf (named *.keepalived.conf)
+# with --keepalived-conf, anything else with --rules.
+rules_flag() { case $1 in *.keepalived.conf) echo --keepalived-conf ;; *) echo --rules ;; esac; }
+
 director_bin() { case $1 in afpacket) echo "$LVS_BIN/lvs-afpacket" ;; tap) echo "$LVS_BIN/lvs-tap" ;; esac; }
 
 # director_available KIND: true if KIND can run here (binary present, or kernel).
@@ -613,13 +617,13 @@ start_director() {
     fi
     case $kind in
         afpacket)
-            cmd=("$(director_bin afpacket)" --rules "$rules")
+            cmd=("$(director_bin afpacket)" "$(rules_flag "$rules")" "$rules")
             for d in "${DIR_IFACES[@]}"; do cmd+=(--iface "$d"); done
             # AF_XDP (E2E_IO=af_xdp): the same binary with --io af_xdp.
             [ "$E2E_IO" = af_xdp ] && cmd+=(--io af_xdp --xdp-mode "$E2E_XDP_MODE")
             ;;
         tap)
-            cmd=("$(director_bin tap)" --rules "$rules")
+            cmd=("$(director_bin tap)" "$(rules_flag "$rules")" "$rules")
             for d in "${DIR_TAPS[@]}"; do cmd+=(--tap "$d"); done
             cmd+=(--mac "$TAP_MAC")
             ;;

@@ -546,6 +546,60 @@ t_k_lvsadm() {
     stop_director
 }
 
+# (l) keepalived.conf: the director takes its service, real servers and TCP_CHECKs from the
+# LVS part of a keepalived.conf (other blocks skipped); rr over the three, rs2 leaves when its
+# HTTP server dies and comes back when it returns.
+t_l_keepalived() {
+    local tag=$1 conf="$E2E_WORK/lvs.keepalived.conf" names i
+    if [ "$KIND" = kernel ]; then skip "$tag (l) keepalived.conf: the kernel stand-in has none"; return 0; fi
+    if [ "$KIND" = tap ]; then skip "$tag (l) keepalived.conf: checked through lvs-afpacket (the two-armed TAP picture gives the kernel no address to check from)"; return 0; fi
+    {
+        printf 'global_defs {\n    router_id lvs_e2e\n}\n'
+        printf 'vrrp_instance VI_1 {\n    state MASTER\n    interface eth0\n    virtual_router_id 51\n    priority 100\n}\n'
+        printf 'virtual_server %s 80 {\n    delay_loop 1\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n' "$VIP4"
+        for i in 1 2 3; do
+            printf '    real_server %s %s {\n        weight 1\n        inhibit_on_failure\n        TCP_CHECK {\n            connect_timeout 1\n            retry 1\n            delay_before_retry 1\n        }\n    }\n' "$(rs_addr4 "$i")" "$(rs_port "$MODE" http)"
+        done
+        printf '}\n'
+    } >"$conf"
+    start_director "$KIND" "$MODE" "$conf" || { fail "$tag (l) director with --keepalived-conf did not come up"; return 0; }
+    names=$(http_names 6 "http://$VIP4/")
+    # shellcheck disable=SC2086
+    set -- $names
+    if [ "$(count_of rs1 "$@")" = 2 ] && [ "$(count_of rs2 "$@")" = 2 ] && [ "$(count_of rs3 "$@")" = 2 ]; then
+        pass "$tag (l) keepalived.conf: rr over its three real servers: $names"
+    else
+        fail "$tag (l) keepalived.conf: 6 connections should reach rs1, rs2, rs3 twice each, got: $names"
+    fi
+    stop_rs_http 2
+    sleep 4 # delay_loop 1 s, retry 1 (2 failures), connect_timeout 1 s, with margin
+    names=$(http_names 12 "http://$VIP4/")
+    # shellcheck disable=SC2086
+    set -- $names
+    if [ "$(count_of ERR "$@")" = 0 ] && [ "$(count_of rs2 "$@")" = 0 ]; then
+        pass "$tag (l) keepalived TCP_CHECK took rs2 out: 12 connections on rs1/rs3 without errors"
+    else
+        fail "$tag (l) after rs2 died its TCP_CHECK should take it out: $names"
+    fi
+    start_rs_http 2 || fail "$tag (l) could not restart rs2's HTTP server"
+    sleep 2.5
+    names=$(http_names 9 "http://$VIP4/")
+    # shellcheck disable=SC2086
+    set -- $names
+    if [ "$(count_of ERR "$@")" = 0 ] && [ "$(count_of rs2 "$@")" -ge 2 ]; then
+        pass "$tag (l) rs2 back in rotation: $names"
+    else
+        fail "$tag (l) rs2 should be back after its check passes: $names"
+    fi
+    if grep -q "vrrp_instance" "$DIRECTOR_ERR"; then
+        pass "$tag (l) the skipped keepalived blocks are named in the log"
+    else
+        fail "$tag (l) the log does not name the skipped vrrp_instance block"
+    fi
+    check "$tag (l) director still running" director_alive
+    stop_director
+}
+
 run_combo() {
     MODE=$1 KIND=$2
     local tag="[$MODE/$KIND]" t0=$SECONDS
@@ -569,6 +623,7 @@ run_combo() {
             if t_i_follow "$tag"; then :; fi
             if t_j_metrics "$tag"; then :; fi
             if t_k_lvsadm "$tag"; then :; fi
+            if t_l_keepalived "$tag"; then :; fi
             if [ "$KIND" = afpacket ] && [ "$E2E_IO" != af_xdp ] && t_k_lvsadm "$tag (fanout 2)" --fanout 2; then :; fi
         fi
     fi
