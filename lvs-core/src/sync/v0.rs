@@ -60,7 +60,7 @@ impl<'a> SyncMessageV0<'a> {
     /// The records as [`ConnRecord`]s (timeout 0, fwmark 0, flags without
     /// HASHED). Sequence data is read in this machine's byte order, as the
     /// kernel copies it raw. Stops at the first record that does not fit.
-    pub fn records(&self) -> impl Iterator<Item = Result<ConnRecord<'static>, RecordError>> + 'a {
+    pub fn records(&self) -> impl Iterator<Item = Result<ConnRecord<'a>, RecordError>> + 'a {
         let buf = self.buf;
         let count = usize::from(buf[0]);
         let mut pos = HEADER_LEN;
