@@ -939,6 +939,77 @@ pub fn rules(data: &[u8]) {
     }
 }
 
+/// IPVS sync datagrams (`lvs_core::sync`), as a backup receives them.
+///
+/// The bytes are one datagram, read as version 1 (or, when the header is not
+/// v1, as version 0) by a backup with syncid 0. Decoding must never panic and
+/// every record view must lie inside the datagram. The records that decode
+/// are re-encoded with `encode_messages` (at the default 1472 and at a small
+/// 200-byte limit): every message must respect the limit (a lone oversized
+/// record excepted, as in the kernel) and decode to the same records. Each
+/// record the typed mapping accepts must map back to a record that maps to
+/// the same `SyncedConn`.
+pub fn sync(data: &[u8]) {
+    use lvs_core::sync::{
+        ConnRecord, DEFAULT_MAXLEN, SyncMessage, SyncedConn, encode_messages, v0,
+    };
+
+    let mut recs = Vec::new();
+    match SyncMessage::new_checked(data, 0) {
+        Ok(m) => {
+            assert_eq!(usize::from(m.size()), data.len(), "size not checked");
+            for r in m.into_records() {
+                match r {
+                    Ok(v) => {
+                        assert!(v.offset() + v.as_bytes().len() <= data.len());
+                        assert_eq!(v.offset() % 4, 0, "record not aligned");
+                        if let Ok(rec) = ConnRecord::parse(&v) {
+                            recs.push(rec);
+                        }
+                    }
+                    Err(e) => {
+                        let _ = e.to_string();
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            let _ = e.to_string();
+            if let Ok(m) = v0::SyncMessageV0::new_checked(data, 0) {
+                recs.extend(m.records().flatten());
+            }
+        }
+    }
+    let syncid = data.get(1).copied().unwrap_or(0);
+    for maxlen in [DEFAULT_MAXLEN, 200] {
+        let msgs = encode_messages(&recs, syncid, maxlen).expect("decoded records encode");
+        let mut back = Vec::new();
+        for m in &msgs {
+            let view = SyncMessage::new_checked(&m[..], syncid).expect("encoded message checks");
+            assert!(
+                m.len() <= maxlen || view.conn_count() == 1,
+                "message over maxlen"
+            );
+            for r in view.into_records() {
+                back.push(
+                    ConnRecord::parse(&r.expect("encoded record")).expect("encoded record parses"),
+                );
+            }
+        }
+        assert_eq!(back, recs, "records do not round-trip (maxlen {maxlen})");
+    }
+    for rec in &recs {
+        if let Ok(c) = SyncedConn::from_record(rec) {
+            let again = c.to_record().expect("one family");
+            assert_eq!(
+                SyncedConn::from_record(&again),
+                Ok(c),
+                "typed mapping does not round-trip"
+            );
+        }
+    }
+}
+
 /// The `lvsadm` control socket: whatever a client sends must get a reply,
 /// never a panic.
 ///

@@ -652,6 +652,128 @@ fn generate_seeds() {
     offload_seeds();
 }
 
+/// Seeds for the `sync` target: the worked examples of scale-out-notes.md §3.4, an IPv6
+/// record with every option, a fwmark template, several records in one message, a version-0
+/// message, and damaged messages that stop at each receiver rule.
+#[test]
+#[ignore]
+fn sync_seeds() {
+    use lvs_core::sync::{
+        ConnRecord, MessageWriter, PeOption, RecordAddrs, SeqData, SeqOption, encode_messages,
+    };
+    let v4 = ConnRecord {
+        protocol: 6,
+        flags: 0,
+        state: 1,
+        cport: 40000,
+        vport: 80,
+        dport: 8080,
+        fwmark: 0,
+        timeout: 900,
+        addrs: RecordAddrs::V4 {
+            caddr: Ipv4Addr::new(192, 0, 2, 2),
+            vaddr: Ipv4Addr::new(203, 0, 113, 10),
+            daddr: Ipv4Addr::new(198, 51, 100, 11),
+        },
+        seq: None,
+        pe: None,
+    };
+    let seq = SeqOption {
+        in_seq: SeqData {
+            init_seq: 1000,
+            delta: 5,
+            previous_delta: 0,
+        },
+        out_seq: SeqData {
+            init_seq: 2000,
+            delta: (-5i32) as u32,
+            previous_delta: 0,
+        },
+    };
+    let v4_seq = ConnRecord {
+        flags: 0x0600,
+        cport: 40001,
+        seq: Some(seq),
+        ..v4
+    };
+    let v6 = ConnRecord {
+        protocol: 17,
+        flags: 0x0183,
+        state: 0,
+        timeout: 300,
+        addrs: RecordAddrs::V6 {
+            caddr: CLIENT6,
+            vaddr: VIP6,
+            daddr: RS6,
+        },
+        seq: Some(seq),
+        pe: Some(PeOption {
+            data: b"call-id-1234@example",
+            name: b"sip",
+        }),
+        ..v4
+    };
+    let fwmark_tpl = ConnRecord {
+        protocol: 0,
+        flags: 0x1002,
+        state: 1,
+        cport: 0,
+        vport: 0,
+        dport: 0,
+        fwmark: 7,
+        timeout: 360,
+        addrs: RecordAddrs::V4 {
+            caddr: Ipv4Addr::new(192, 0, 2, 0),
+            vaddr: Ipv4Addr::from(7u32),
+            daddr: RS4,
+        },
+        ..v4
+    };
+    let one = |recs: &[ConnRecord<'_>]| {
+        let mut buf = vec![0u8; 1472];
+        let mut w = MessageWriter::new(&mut buf, 1, 1472).unwrap();
+        for r in recs {
+            w.push(r).unwrap();
+        }
+        w.as_bytes().to_vec()
+    };
+    let example = one(&[v4]);
+    write("sync", "example_one", &example);
+    write("sync", "example_two_seq", &one(&[v4_seq, v4]));
+    write("sync", "v6_all_options", &one(&[v6, v4]));
+    write("sync", "fwmark_template", &one(&[v4, fwmark_tpl]));
+    let many: Vec<_> = (0..40u16)
+        .map(|i| ConnRecord {
+            cport: 1024 + i,
+            ..if i % 3 == 0 { v6 } else { v4 }
+        })
+        .collect();
+    for (i, m) in encode_messages(&many, 1, 1472).unwrap().iter().enumerate() {
+        write("sync", &format!("many_{i}"), m);
+    }
+    let mut v0 = vec![1, 3, 0, 28, 0, 6, 0x9c, 0x40, 0, 80, 0x1f, 0x90];
+    v0.extend_from_slice(&[
+        192, 0, 2, 2, 203, 0, 113, 10, 198, 51, 100, 11, 0x10, 0x00, 0, 1,
+    ]);
+    write("sync", "v0_template", &v0);
+    let damaged = |name: &str, at: usize, v: u8| {
+        let mut b = example.clone();
+        b[at] = v;
+        write("sync", name, &b);
+    };
+    damaged("bad_count", 4, 2);
+    damaged("bad_record_version", 10, 0x10);
+    damaged("record_past_end", 11, 40);
+    damaged("bad_type", 8, 2);
+    damaged("v6_type_too_short", 8, 1);
+    let mut opt = example.clone();
+    opt.extend_from_slice(&[2, 9, 1, 2]);
+    let n = opt.len() as u16;
+    opt[2..4].copy_from_slice(&n.to_be_bytes());
+    opt[10..12].copy_from_slice(&(n - 8).to_be_bytes());
+    write("sync", "option_overrun", &opt);
+}
+
 /// A `virtio_net_hdr` for a partial checksum at `start + offset` and, if `size` is not 0,
 /// GSO of `kind` (1 TCPv4, 4 TCPv6, 5 UDP_L4) in segments of `size`.
 fn vnet(start: u16, offset: u16, kind: u8, size: u16) -> [u8; 10] {

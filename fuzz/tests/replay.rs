@@ -67,6 +67,24 @@ fn crashes() {
     replay("crashes", false);
 }
 
+/// The `sync` target's seeds and crashes. Kept beside `TARGETS` rather than in it so that
+/// targets added on other branches do not conflict on the array's length; fold it in when
+/// merging.
+#[test]
+fn sync_inputs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let seeds = inputs(&root.join("seeds/sync"));
+    assert!(!seeds.is_empty(), "no seeds for target `sync`");
+    let mut failures = Vec::new();
+    for path in seeds.into_iter().chain(inputs(&root.join("crashes/sync"))) {
+        let data = std::fs::read(&path).expect("read input");
+        if catch_unwind(AssertUnwindSafe(|| lvs_fuzz::sync(&data))).is_err() {
+            failures.push(path.display().to_string());
+        }
+    }
+    assert!(failures.is_empty(), "inputs that fail: {failures:#?}");
+}
+
 /// The `gso` seeds are real super-frames: all but `scratch_small` segment into several
 /// frames (so the fuzzer starts from inputs that reach the segmenter's inner loop).
 #[test]

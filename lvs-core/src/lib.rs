@@ -28,6 +28,7 @@ pub mod real_server;
 pub mod scheduler;
 pub mod service;
 pub mod stats;
+pub mod sync;
 pub mod time;
 
 pub use addr::{Family, Flow, Protocol};
