@@ -8,7 +8,7 @@ use std::path::Path;
 
 type Body = fn(&[u8]);
 
-const TARGETS: [(&str, Body); 10] = [
+const TARGETS: [(&str, Body); 11] = [
     ("parse", lvs_fuzz::parse),
     ("rules", lvs_fuzz::rules),
     ("nat", lvs_fuzz::nat),
@@ -19,6 +19,7 @@ const TARGETS: [(&str, Body); 10] = [
     ("gso", lvs_fuzz::gso),
     ("control", lvs_fuzz::control),
     ("keepalived", lvs_fuzz::keepalived),
+    ("sync", lvs_fuzz::sync),
 ];
 
 /// The files in `dir` (not recursive, dot files skipped), sorted; none if it is missing.
@@ -65,24 +66,6 @@ fn seeds() {
 #[test]
 fn crashes() {
     replay("crashes", false);
-}
-
-/// The `sync` target's seeds and crashes. Kept beside `TARGETS` rather than in it so that
-/// targets added on other branches do not conflict on the array's length; fold it in when
-/// merging.
-#[test]
-fn sync_inputs() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let seeds = inputs(&root.join("seeds/sync"));
-    assert!(!seeds.is_empty(), "no seeds for target `sync`");
-    let mut failures = Vec::new();
-    for path in seeds.into_iter().chain(inputs(&root.join("crashes/sync"))) {
-        let data = std::fs::read(&path).expect("read input");
-        if catch_unwind(AssertUnwindSafe(|| lvs_fuzz::sync(&data))).is_err() {
-            failures.push(path.display().to_string());
-        }
-    }
-    assert!(failures.is_empty(), "inputs that fail: {failures:#?}");
 }
 
 /// The `gso` seeds are real super-frames: all but `scratch_small` segment into several
