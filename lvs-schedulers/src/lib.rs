@@ -16,6 +16,33 @@
 //! They iterate the list in IPVS order, newest first, which matters for ties
 //! and for table fills.
 //!
+//! # Example: weighted round robin over three real servers
+//!
+//! ```
+//! use lvs_core::{DestChange, DestId, DestView, Flow, Protocol, RealServer, RealServerConfig, SchedFlags, Scheduler};
+//!
+//! let mut servers: Vec<RealServer> = ["192.0.2.11:80", "192.0.2.12:80", "192.0.2.13:80"]
+//!     .iter()
+//!     .map(|a| RealServer::new(RealServerConfig::new(a.parse().unwrap())))
+//!     .collect();
+//! servers[0].config.weight = 2;
+//! let order = [DestId(0), DestId(1), DestId(2)];
+//! let mut wrr = lvs_schedulers::by_name("wrr", SchedFlags::default()).expect("known");
+//! wrr.update(DestView::new(&servers, &order), DestChange::Reset);
+//! let flow = Flow {
+//!     protocol: Protocol::Tcp,
+//!     client: "198.51.100.2:40000".parse().unwrap(),
+//!     vip: "203.0.113.10:80".parse().unwrap(),
+//!     fwmark: 0,
+//! };
+//! let picks: Vec<u16> = (0..8)
+//!     .map(|_| wrr.pick(DestView::new(&servers, &order), &flow).unwrap().0)
+//!     .collect();
+//! // Over a cycle of 4 picks, the server of weight 2 gets two of them.
+//! assert_eq!(picks.iter().filter(|&&i| i == 0).count(), 4);
+//! assert_eq!(picks.iter().filter(|&&i| i == 1).count(), 2);
+//! ```
+//!
 //! | name | module | picks | pick cost |
 //! |---|---|---|---|
 //! | `rr` | [`rr`] | next server after the last one, cyclically | O(1) amortised |
