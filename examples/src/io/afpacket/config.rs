@@ -1,4 +1,4 @@
-//! The settings of an [`AfPacketPort`](super::AfPacketPort) and the kernel's counters.
+//! The settings of an [`AfPacketPort`] and the kernel's counters.
 
 use super::*;
 
@@ -52,7 +52,7 @@ pub enum FanoutMode {
     #[default]
     Hash,
     /// `PACKET_FANOUT_CBPF`: this classic BPF program picks the socket (its result modulo the
-    /// group size), e.g. [`client_hash_program`](super::fanout::client_hash_program).
+    /// group size), e.g. [`client_hash_program`](crate::io::fanout::client_hash_program).
     Cbpf(Vec<libc::sock_filter>),
 }
 
@@ -136,7 +136,7 @@ impl Default for AfPacketConfig {
 }
 
 /// Which frames a port's socket receives (a classic BPF socket filter, `SO_ATTACH_FILTER`;
-/// see [`neighbor_frames_program`](super::fanout::neighbor_frames_program)).
+/// see [`neighbor_frames_program`](crate::io::fanout::neighbor_frames_program)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SocketFilter {
     /// Everything.
