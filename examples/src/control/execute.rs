@@ -66,10 +66,11 @@ fn scheduler_for(cfg: &ServiceConfig) -> Result<Box<dyn lvs_core::Scheduler>, St
 
 /// The weight the balancer gets: 0 while the health check says down.
 fn effective(
+    service: &ServiceKey,
     server: RealServerConfig,
-    health: &dyn Fn(SocketAddr) -> Option<bool>,
+    health: &dyn Fn(&ServiceKey, SocketAddr) -> Option<bool>,
 ) -> RealServerConfig {
-    if health(server.addr) == Some(false) {
+    if health(service, server.addr) == Some(false) {
         server.weight(0)
     } else {
         server
@@ -102,7 +103,7 @@ fn apply(
     rule: &config::Command,
     director: &mut Director,
     rules: &mut Config,
-    health: &dyn Fn(SocketAddr) -> Option<bool>,
+    health: &dyn Fn(&ServiceKey, SocketAddr) -> Option<bool>,
 ) -> Result<(), String> {
     use config::Command as C;
     let b = director.balancer_mut();
@@ -139,7 +140,7 @@ fn apply(
             rules.services.retain(|e| e.config.key != key);
         }
         C::AddServer { service, server } => {
-            b.add_real_server(&service, effective(server, health))
+            b.add_real_server(&service, effective(&service, server, health))
                 .map_err(|e| apply_message(e, Ctx::Server))?;
             let cfg = b
                 .services()
@@ -151,7 +152,7 @@ fn apply(
             e.servers.push(server);
         }
         C::EditServer { service, server } => {
-            b.edit_real_server(&service, effective(server, health))
+            b.edit_real_server(&service, effective(&service, server, health))
                 .map_err(|e| apply_message(e, Ctx::Server))?;
             let cfg = b
                 .services()
@@ -222,8 +223,11 @@ fn list(director: &Director, req: &ListRequest) -> Reply {
 }
 
 /// `--summary`: table occupancy, the director's drops and the balancer's
-/// decisions, and each real server's health.
-pub fn summary(director: &Director, health: &dyn Fn(SocketAddr) -> Option<bool>) -> String {
+/// decisions, and each real server's health in each of its services.
+pub fn summary(
+    director: &Director,
+    health: &dyn Fn(&ServiceKey, SocketAddr) -> Option<bool>,
+) -> String {
     let mut s = String::new();
     let b = director.balancer();
     let pct = |n: usize, cap: usize| {
@@ -293,7 +297,7 @@ pub fn summary(director: &Director, health: &dyn Fn(SocketAddr) -> Option<bool>)
         let mut rs: Vec<_> = svc.servers().map(|(_, r)| r).collect();
         rs.sort_by(|a, b| config::server_order(&a.config.addr, &b.config.addr));
         for r in rs {
-            let state = match health(r.config.addr) {
+            let state = match health(&svc.config.key, r.config.addr) {
                 Some(true) => "up",
                 Some(false) => {
                     down += 1;
@@ -322,7 +326,7 @@ pub fn summary(director: &Director, health: &dyn Fn(SocketAddr) -> Option<bool>)
 
 /// Run `cmd` on `director`, keeping `rules` (the director's running rules)
 /// in step with every change, and return what `lvsadm` prints and exits
-/// with. `health(addr)` says whether a real server's check is up
+/// with. `health(service, addr)` says whether a real server's check in that service is up
 /// (`Some(true)`), down (`Some(false)`) or not checked (`None`); `now` is the
 /// director's clock, for the time left in `-Lnc`.
 ///
@@ -334,7 +338,7 @@ pub fn execute(
     cmd: &Command,
     director: &mut Director,
     rules: &mut Config,
-    health: &dyn Fn(SocketAddr) -> Option<bool>,
+    health: &dyn Fn(&ServiceKey, SocketAddr) -> Option<bool>,
     now: Instant,
 ) -> Reply {
     match cmd {

@@ -38,7 +38,7 @@ pub fn handle(
     req: &Request,
     director: &mut Director,
     rules: &mut Config,
-    health: &dyn Fn(SocketAddr) -> Option<bool>,
+    health: &dyn Fn(&lvs_core::ServiceKey, SocketAddr) -> Option<bool>,
     now: Instant,
 ) -> Reply {
     match parse_command(&req.args, &req.input) {

@@ -144,10 +144,10 @@ pub struct MetricsSnapshot {
 
 impl MetricsSnapshot {
     /// Copies what `director` reports (read-only). `health` gives a real server's health-check
-    /// state by address (`None`: not checked); `ports` are the runner's per-port losses.
+    /// state in a service (`None`: not checked there); `ports` are the runner's per-port losses.
     pub fn from_director(
         director: &Director,
-        health: &dyn Fn(SocketAddr) -> Option<Health>,
+        health: &dyn Fn(&ServiceKey, SocketAddr) -> Option<Health>,
         ports: Vec<PortMetrics>,
     ) -> Self {
         let b = director.balancer();
@@ -166,7 +166,7 @@ impl MetricsSnapshot {
                         inactive_conns: rs.inactive_conns,
                         persistent_conns: rs.persistent_conns,
                         counters: rs.stats.counters,
-                        health: health(rs.config.addr),
+                        health: health(&svc.config.key, rs.config.addr),
                     })
                     .collect(),
             })

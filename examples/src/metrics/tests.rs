@@ -102,7 +102,7 @@ fn snapshot_with_traffic() -> (MetricsSnapshot, SocketAddr) {
 
     let down: SocketAddr = "198.51.100.12:8080".parse().unwrap();
     let up: SocketAddr = "198.51.100.11:8080".parse().unwrap();
-    let health = move |a: SocketAddr| {
+    let health = move |_: &ServiceKey, a: SocketAddr| {
         (a == down)
             .then_some(Health::Down)
             .or((a == up).then_some(Health::Up))
@@ -600,4 +600,31 @@ fn fanout_workers_merge_into_one_endpoint() {
         .count();
     let backends: usize = m.services.iter().map(|s| s.backends.len()).sum();
     assert_eq!(weights, backends);
+}
+
+/// One real server in two services, down in one and up in the other: each backend series
+/// carries its own service's verdict (health is per (service, real server), not per address).
+#[test]
+fn health_is_per_service_for_a_shared_address() {
+    const SHARED: &str = "\
+-A -t 203.0.113.10:80 -s rr
+-a -t 203.0.113.10:80 -r 198.51.100.11:80 -m -w 1
+-A -t 203.0.113.10:443 -s rr
+-a -t 203.0.113.10:443 -r 198.51.100.11:80 -m -w 1
+";
+    let addrs: Vec<IpCidr> = vec!["198.51.100.1/24".parse().unwrap()];
+    let cfg = DirectorConfig::single_link(MacAddr(DIRECTOR_MAC), &addrs);
+    let d = Director::from_rules(cfg, SHARED).unwrap();
+    let web = ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        vip: "203.0.113.10:80".parse().unwrap(),
+    };
+    let health = move |k: &ServiceKey, _: SocketAddr| {
+        Some(if *k == web { Health::Down } else { Health::Up })
+    };
+    let text = MetricsSnapshot::from_director(&d, &health, Vec::new()).render();
+    let b80 = backend("203.0.113.10", 80, "198.51.100.11", 80, "TCP", "");
+    let b443 = backend("203.0.113.10", 443, "198.51.100.11", 80, "TCP", "");
+    has(&text, &format!("lvs_backend_health_up{b80} 0"));
+    has(&text, &format!("lvs_backend_health_up{b443} 1"));
 }

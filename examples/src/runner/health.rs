@@ -147,22 +147,6 @@ impl CheckPlan {
     }
 }
 
-/// A real server address's health over every service it is checked in:
-/// `Some(false)` if down in any, `Some(true)` if checked and up, `None` when unchecked
-/// (what the metrics and `lvsadm`, which know servers by address, are given).
-pub fn addr_health(down: &BTreeMap<Governed, bool>, a: SocketAddr) -> Option<bool> {
-    let mut seen = None;
-    for ((_, rs), d) in down {
-        if *rs == a {
-            if *d {
-                return Some(false);
-            }
-            seen = Some(true);
-        }
-    }
-    seen
-}
-
 /// Reads a keepalived.conf (bounded like a rules file: regular file, at most
 /// [`MAX_RULES_FILE_BYTES`](crate::rules_file::MAX_RULES_FILE_BYTES)) into services and checks.
 /// The blocks skipped and the keywords ignored are logged, one line each kind.

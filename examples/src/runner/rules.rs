@@ -15,7 +15,7 @@ use lvs_core::ServiceKey;
 use lvs_core::config::{self, Config};
 use tracing::{info, warn};
 
-use super::health::{self, Quorum, addr_health};
+use super::health::{self, Quorum};
 use super::{Runner, control};
 use crate::rules_file::{check_reload, read_rules_file};
 
@@ -153,7 +153,7 @@ impl Runner {
             return;
         };
         let down = &self.down;
-        let health = |a: SocketAddr| addr_health(down, a);
+        let health = |k: &ServiceKey, a: SocketAddr| down.get(&(*k, a)).map(|d| !d);
         let (director, rules) = (&mut self.director, &mut self.rules);
         let mut changed = false;
         link.serve(&mut |req| {

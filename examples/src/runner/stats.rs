@@ -12,10 +12,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use lvs_core::ServiceKey;
 use lvs_core::config::listing::{ListFormat, ListOptions};
 
 use super::Runner;
-use super::health::addr_health;
 use crate::health::Health;
 use crate::io::{FramePort, PortLosses};
 use crate::metrics::{self, MetricsSnapshot, PortMetrics};
@@ -48,8 +48,9 @@ impl Runner {
             })
             .collect();
         let down = &self.down;
-        let health = |a: SocketAddr| {
-            addr_health(down, a).map(|up| if up { Health::Up } else { Health::Down })
+        let health = |k: &ServiceKey, a: SocketAddr| {
+            down.get(&(*k, a))
+                .map(|d| if *d { Health::Down } else { Health::Up })
         };
         let director = &self.director;
         metrics::try_publish(&slot, || {

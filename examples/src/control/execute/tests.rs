@@ -16,7 +16,7 @@ fn setup() -> (Director, Config) {
     (d, config::parse(RULES).unwrap())
 }
 
-fn up(_: SocketAddr) -> Option<bool> {
+fn up(_: &ServiceKey, _: SocketAddr) -> Option<bool> {
     None
 }
 
@@ -29,7 +29,7 @@ fn run_with(
     rules: &mut Config,
     args: &[&str],
     input: &str,
-    health: &dyn Fn(SocketAddr) -> Option<bool>,
+    health: &dyn Fn(&ServiceKey, SocketAddr) -> Option<bool>,
 ) -> Reply {
     match parse_command(args, input) {
         Ok(c) => execute(&c, d, rules, health, Instant::from_secs(10)),
@@ -330,7 +330,7 @@ fn restore_applies_in_order_and_reports_refusals() {
 fn health_down_servers_keep_weight_zero_and_show_in_summary() {
     let (mut d, mut rules) = setup();
     let down: SocketAddr = "192.0.2.12:80".parse().unwrap();
-    let health = move |a: SocketAddr| Some(a != down);
+    let health = move |_: &ServiceKey, a: SocketAddr| Some(a != down);
     // The health check has the server down: the balancer has weight 0.
     d.balancer_mut().set_weight(&svc(), down, 0).unwrap();
     let r = run_with(
@@ -386,5 +386,34 @@ fn help_and_version() {
         run(&mut d, &mut rules, &["-v"])
             .stdout
             .starts_with("lvsadm ")
+    );
+}
+
+/// One real server in two services, down in one and up in the other: `--summary` shows
+/// each service's own verdict.
+#[test]
+fn summary_health_is_per_service_for_a_shared_address() {
+    let (mut d, mut rules) = setup();
+    for args in [
+        &["-A", "-t", "203.0.113.10:443", "-s", "rr"][..],
+        &["-a", "-t", "203.0.113.10:443", "-r", "192.0.2.12:80", "-m"][..],
+    ] {
+        assert_eq!(run(&mut d, &mut rules, args).code, 0);
+    }
+    let shared: SocketAddr = "192.0.2.12:80".parse().unwrap();
+    let health = move |k: &ServiceKey, a: SocketAddr| (a == shared).then_some(*k != svc());
+    let s = run_with(&mut d, &mut rules, &["--summary"], "", &health).stdout;
+    assert!(s.contains("Health: 1 of 3 real servers down"), "{s}");
+    assert!(
+        s.contains("TCP 203.0.113.10:80 -> 192.0.2.12:80 down"),
+        "{s}"
+    );
+    assert!(
+        s.contains("TCP 203.0.113.10:443 -> 192.0.2.12:80 up"),
+        "{s}"
+    );
+    assert!(
+        s.contains("TCP 203.0.113.10:80 -> 192.0.2.11:80 unchecked"),
+        "{s}"
     );
 }
