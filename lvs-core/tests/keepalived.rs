@@ -125,6 +125,7 @@ fn udp_dns_with_misc_check() {
         Some("/usr/local/bin/dns-quorum down")
     );
     let c = k.to_config().unwrap();
+    assert!(c.policies[0].omega);
     let (cfg, checks) = (&c.config, &c.checks);
     let key = ServiceKey::Addr {
         protocol: Protocol::Udp,

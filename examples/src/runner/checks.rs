@@ -16,7 +16,7 @@ use lvs_core::config::keepalived::ServerCheck;
 use tracing::{info, warn};
 
 use super::Runner;
-use super::health::{self, CheckPlan, Governed};
+use super::health::{self, CheckPlan, Governed, Quorum};
 use crate::health::{Health, HealthChecker, StateChange};
 
 /// Health checking of every real server, mapped back to services.
@@ -174,6 +174,21 @@ impl Runner {
                 info!(server = %sorry.addr, service = ?key, "sorry server added");
             }
         }
+    }
+
+    /// At shutdown: keepalived's `omega`, each service with it whose quorum is met runs its
+    /// `quorum_down` (waited for, at most [`health::OMEGA_WAIT`] in all). Runs once.
+    pub(super) fn omega_at_shutdown(&mut self) {
+        let quorums = std::mem::take(&mut self.quorums);
+        let commands: Vec<&str> = quorums.iter().filter_map(Quorum::omega_command).collect();
+        if commands.is_empty() {
+            return;
+        }
+        warn!(
+            services = commands.len(),
+            "shutdown: quorum_down of the services with omega"
+        );
+        health::run_notify_all_wait(&commands, health::OMEGA_WAIT);
     }
 
     /// Takes the checkers' changes: one log line per change, then the weights.

@@ -196,6 +196,15 @@ impl Quorum {
         self.met
     }
 
+    /// keepalived's `omega`: the `quorum_down` command to run when the service is removed
+    /// (reload, shutdown), if the service has `omega` and its quorum is met.
+    pub fn omega_command(&self) -> Option<&str> {
+        match &self.policy.quorum_down {
+            Some(c) if self.policy.omega && self.met => Some(c),
+            _ => None,
+        }
+    }
+
     /// Takes the sum of the up real servers' weights; returns the new state when it changed.
     pub fn update(&mut self, alive: u64) -> Option<bool> {
         let q = u64::from(self.policy.quorum);
@@ -212,13 +221,10 @@ impl Quorum {
     }
 }
 
-/// Runs a `quorum_up`/`quorum_down` command line (split at whitespace, no
-/// shell), not waiting for it: a thread reaps it.
-pub fn run_notify(command: &str) {
+/// Starts a `quorum_up`/`quorum_down` command line (split at whitespace, no shell).
+fn spawn_notify(command: &str) -> Option<(String, std::process::Child)> {
     let argv: Vec<&str> = command.split_whitespace().collect();
-    let Some((prog, args)) = argv.split_first() else {
-        return;
-    };
+    let (prog, args) = argv.split_first()?;
     match std::process::Command::new(prog)
         .args(args)
         .stdin(std::process::Stdio::null())
@@ -226,23 +232,73 @@ pub fn run_notify(command: &str) {
         .stderr(std::process::Stdio::null())
         .spawn()
     {
-        Ok(mut child) => {
-            let name = prog.to_string();
-            let reaper = std::thread::Builder::new()
-                .name("lvs-notify".into())
-                .spawn(move || match child.wait() {
-                    Ok(st) if !st.success() => {
-                        tracing::warn!(command = %name, %st, "quorum command failed")
-                    }
-                    Err(e) => tracing::warn!(command = %name, "quorum command: {e}"),
-                    Ok(_) => {}
-                });
-            if let Err(e) = reaper {
-                tracing::warn!(command = %command, "quorum command: cannot wait for it: {e}");
-            }
+        Ok(child) => Some((prog.to_string(), child)),
+        Err(e) => {
+            tracing::warn!(command = %command, "quorum command: {e}");
+            None
         }
-        Err(e) => tracing::warn!(command = %command, "quorum command: {e}"),
     }
+}
+
+/// Leaves `child` to a thread that waits for it and logs a failure.
+fn reap(name: String, mut child: std::process::Child) {
+    let reaper = std::thread::Builder::new()
+        .name("lvs-notify".into())
+        .spawn(move || match child.wait() {
+            Ok(st) if !st.success() => {
+                tracing::warn!(command = %name, %st, "quorum command failed")
+            }
+            Err(e) => tracing::warn!(command = %name, "quorum command: {e}"),
+            Ok(_) => {}
+        });
+    if let Err(e) = reaper {
+        tracing::warn!("quorum command: cannot wait for it: {e}");
+    }
+}
+
+/// Runs a `quorum_up`/`quorum_down` command line (split at whitespace, no
+/// shell), not waiting for it: a thread reaps it.
+pub fn run_notify(command: &str) {
+    if let Some((name, child)) = spawn_notify(command) {
+        reap(name, child);
+    }
+}
+
+/// How long [`run_notify_all_wait`] waits at shutdown for the `omega` commands, all together.
+pub const OMEGA_WAIT: Duration = Duration::from_secs(5);
+
+/// Runs the command lines as [`run_notify`] does, all at once, and waits up to `limit` in all
+/// for them to finish (at shutdown, so that they run before the process exits); one still
+/// running then is left running. Returns how many finished, successfully or not.
+pub fn run_notify_all_wait(commands: &[&str], limit: Duration) -> usize {
+    let deadline = std::time::Instant::now() + limit;
+    let mut running: Vec<(String, std::process::Child)> =
+        commands.iter().filter_map(|c| spawn_notify(c)).collect();
+    let mut finished = 0;
+    while !running.is_empty() {
+        running.retain_mut(|(name, child)| match child.try_wait() {
+            Ok(None) => true,
+            Ok(Some(st)) => {
+                if !st.success() {
+                    tracing::warn!(command = %name, %st, "quorum command failed");
+                }
+                finished += 1;
+                false
+            }
+            Err(e) => {
+                tracing::warn!(command = %name, "quorum command: {e}");
+                false
+            }
+        });
+        if std::time::Instant::now() >= deadline {
+            for (name, _) in &running {
+                tracing::warn!(command = %name, ?limit, "quorum command still running; not waiting longer");
+            }
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    finished
 }
 
 #[cfg(test)]

@@ -329,6 +329,7 @@ impl Runner {
         if let Some(c) = self.checks.take() {
             c.checker.detach();
         }
+        self.omega_at_shutdown();
         Ok(())
     }
 }

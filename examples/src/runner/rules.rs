@@ -52,14 +52,30 @@ impl Runner {
 
     /// Run what a keepalived.conf says, its services being applied already.
     fn take_keepalived(&mut self, conv: lvs_core::config::keepalived::Converted) {
-        // A quorum keeps its state across a reload when its policy is unchanged.
+        // A quorum keeps its state across a reload when its policy is unchanged (wherever
+        // its lines moved to).
+        let same = |q: &Quorum, p: &lvs_core::config::keepalived::ServicePolicy| {
+            let mut was = q.policy.clone();
+            was.line = p.line;
+            was == *p
+        };
         let old = std::mem::take(&mut self.quorums);
+        // keepalived's `omega`: a service the file no longer has runs its `quorum_down`.
+        for q in &old {
+            if conv.policies.iter().any(|p| p.service == q.policy.service) {
+                continue;
+            }
+            if let Some(c) = q.omega_command() {
+                warn!(service = ?q.policy.service, command = c, "service removed with its quorum met: quorum_down (omega)");
+                health::run_notify(c);
+            }
+        }
         self.quorums = conv
             .policies
             .into_iter()
             .map(|p| {
                 old.iter()
-                    .find(|q| q.policy == p)
+                    .find(|q| same(q, &p))
                     .cloned()
                     .unwrap_or_else(|| Quorum::new(p))
             })

@@ -90,6 +90,9 @@ pub struct ServicePolicy {
     pub quorum_up: Option<String>,
     /// `quorum_down` command line.
     pub quorum_down: Option<String>,
+    /// `omega`: `quorum_down` also runs when the service is removed (a reload without it,
+    /// or shutdown) while its quorum is met.
+    pub omega: bool,
 }
 
 /// A keepalived.conf made ready to run: what [`KeepalivedConfig::to_config`] returns.
@@ -136,6 +139,7 @@ impl KeepalivedConfig {
                     sorry_server,
                     quorum_up: vs.quorum_up.clone(),
                     quorum_down: vs.quorum_down.clone(),
+                    omega: vs.omega,
                 });
                 for rs in &vs.real_servers {
                     for c in &rs.checks {
