@@ -57,7 +57,7 @@ fn serve(name: &str) -> Served {
                     &req,
                     &mut director,
                     &mut rules,
-                    &|_| None,
+                    &|_, _| None,
                     Instant::from_secs(1),
                 )
             });

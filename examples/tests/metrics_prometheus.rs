@@ -209,7 +209,9 @@ fn prometheus_scrapes_node_exporter_series() {
     }
     let mut d = director();
     let down: SocketAddr = "198.51.100.12:8080".parse().unwrap();
-    let health = |a: SocketAddr| Some(if a == down { Health::Down } else { Health::Up });
+    let health = |_: &lvs_core::ServiceKey, a: SocketAddr| {
+        Some(if a == down { Health::Down } else { Health::Up })
+    };
     let shared = Arc::new(Mutex::new(MetricsSnapshot::default()));
     assert!(try_publish(&shared, || MetricsSnapshot::from_director(
         &d,
