@@ -1051,8 +1051,14 @@ pub fn control(data: &[u8]) {
     let rules_text = "-A -t 203.0.113.10:80 -s rr\n-a -t 203.0.113.10:80 -r 192.0.2.11:80 -m\n";
     let mut director = Director::from_rules(cfg, rules_text).expect("rules");
     let mut rules = lvs_core::config::parse(rules_text).expect("rules");
-    let health = |a: SocketAddr| Some(a.port().is_multiple_of(2));
-    let reply = handle(&req, &mut director, &mut rules, &health, Instant::from_secs(5));
+    let health = |_: &lvs_core::ServiceKey, a: SocketAddr| Some(a.port().is_multiple_of(2));
+    let reply = handle(
+        &req,
+        &mut director,
+        &mut rules,
+        &health,
+        Instant::from_secs(5),
+    );
     assert_eq!(
         Reply::decode(&reply.encode()).expect("reply decodes"),
         reply,
