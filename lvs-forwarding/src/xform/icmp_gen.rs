@@ -337,21 +337,7 @@ pub fn arp_request(
     our_ip: Ipv4Addr,
     target_ip: Ipv4Addr,
 ) -> Result<usize, XformError> {
-    let eth = out
-        .get_mut(..ether::HEADER_LEN)
-        .ok_or(XformError::BufferTooSmall)?;
-    eth[0..6].copy_from_slice(&MacAddr::BROADCAST.0);
-    eth[6..12].copy_from_slice(&our_mac.0);
-    eth[12..14].copy_from_slice(&ether::ETHERTYPE_ARP.to_be_bytes());
-    write_arp(
-        out,
-        ether::HEADER_LEN,
-        arp::OP_REQUEST,
-        our_mac,
-        our_ip,
-        MacAddr::ZERO,
-        target_ip,
-    )
+    arp_request_unicast(out, our_mac, our_ip, MacAddr::BROADCAST, target_ip)
 }
 
 /// A unicast ARP request "who has `target_ip`? tell `our_ip`" sent straight to `target_mac`,
@@ -465,22 +451,7 @@ pub fn neighbor_solicitation(
         0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, t[13], t[14], t[15],
     ]);
     let dst_mac = MacAddr([0x33, 0x33, 0xff, t[13], t[14], t[15]]);
-    let eth = out
-        .get_mut(..ether::HEADER_LEN)
-        .ok_or(XformError::BufferTooSmall)?;
-    eth[0..6].copy_from_slice(&dst_mac.0);
-    eth[6..12].copy_from_slice(&our_mac.0);
-    eth[12..14].copy_from_slice(&ether::ETHERTYPE_IPV6.to_be_bytes());
-    let msg = NdpMsg {
-        src: our_ip,
-        dst: dst_ip,
-        ty: icmp::V6_NEIGHBOR_SOLICIT,
-        flags: 0,
-        target,
-        opt: icmp::NDP_OPT_SOURCE_LL,
-        mac: our_mac,
-    };
-    write_ndp(out, ether::HEADER_LEN, msg)
+    write_solicitation(out, our_mac, our_ip, dst_mac, dst_ip, target)
 }
 
 /// A unicast neighbour solicitation for `target`, to `target` itself at `target_mac` (the
@@ -493,15 +464,28 @@ pub fn neighbor_solicitation_unicast(
     target_mac: MacAddr,
     target: Ipv6Addr,
 ) -> Result<usize, XformError> {
+    write_solicitation(out, our_mac, our_ip, target_mac, target, target)
+}
+
+/// An NS for `target` to `dst_ip` at `dst_mac`: the multicast and the unicast form differ
+/// only in where it goes.
+fn write_solicitation(
+    out: &mut [u8],
+    our_mac: MacAddr,
+    our_ip: Ipv6Addr,
+    dst_mac: MacAddr,
+    dst_ip: Ipv6Addr,
+    target: Ipv6Addr,
+) -> Result<usize, XformError> {
     let eth = out
         .get_mut(..ether::HEADER_LEN)
         .ok_or(XformError::BufferTooSmall)?;
-    eth[0..6].copy_from_slice(&target_mac.0);
+    eth[0..6].copy_from_slice(&dst_mac.0);
     eth[6..12].copy_from_slice(&our_mac.0);
     eth[12..14].copy_from_slice(&ether::ETHERTYPE_IPV6.to_be_bytes());
     let msg = NdpMsg {
         src: our_ip,
-        dst: target,
+        dst: dst_ip,
         ty: icmp::V6_NEIGHBOR_SOLICIT,
         flags: 0,
         target,
